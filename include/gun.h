@@ -1,0 +1,229 @@
+/*
+ * libgun — Gun's realtime, decentralized, offline-first graph sync engine in C11.
+ *
+ * One public header. Every handle is opaque; every function returns an int from the
+ * gun_err enum (GUN_OK == 0, errors < 0) unless stated; gun_strerror() names it.
+ *
+ * Threading: one libuv loop per gun_t. gun_open() starts a loop thread unless the
+ * caller passes its own loop in gun_opts.loop (then the caller runs that loop).
+ * Every function here is safe to call from any thread. Callbacks always run on the
+ * loop thread, with no library lock held, and may call back into the API.
+ * Blocking helpers (*_sync, gun_wait_*) refuse to run on the loop thread (GUN_EDEADLK).
+ *
+ * Data crosses the API as JSON text (UTF-8). Strings handed to callbacks are lent
+ * for the duration of the callback only: copy what you keep.
+ */
+#ifndef GUN_H
+#define GUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GUN_VERSION_MAJOR 0
+#define GUN_VERSION_MINOR 1
+#define GUN_VERSION_PATCH 0
+
+#if defined(GUN_BUILDING) && defined(__GNUC__)
+#define GUN_API __attribute__((visibility("default")))
+#else
+#define GUN_API
+#endif
+
+/* Error codes. Values are frozen once released: append, never renumber. */
+#define GUN_ERR_MAP(X)                                                                   \
+    X(OK, 0, "success")                                                                  \
+    X(EINVAL, -1, "invalid argument")                                                    \
+    X(ENOMEM, -2, "out of memory")                                                       \
+    X(ETIMEDOUT, -3, "timed out")                                                        \
+    X(EDEADLK, -4, "blocking call made on the loop thread")                              \
+    X(ECLOSED, -5, "instance is closed or closing")                                      \
+    X(ENOTFOUND, -6, "not found")                                                        \
+    X(EJSON, -7, "malformed JSON")                                                       \
+    X(ETOOBIG, -8, "input exceeds the configured size cap")                              \
+    X(EDEPTH, -9, "JSON nested deeper than the configured cap")                          \
+    X(ENOTMSG, -10, "frame is not a message object or a batch of them")                  \
+    X(ENONODE, -11, "invalid graph: no node")                                            \
+    X(ENOMETA, -12, "invalid graph: no meta")                                            \
+    X(ESOULNOTSAME, -13, "invalid graph: soul not same")                                 \
+    X(ENOSTATE, -14, "invalid graph: no state")                                          \
+    X(EBADVALUE, -15, "invalid data: value is not null, boolean, finite number, string " \
+                      "or link")                                                         \
+    X(EBADSOUL, -16, "invalid soul")                                                     \
+    X(EBADKEY, -17, "invalid key")                                                       \
+    X(EROOTDATA, -18, "data at root of graph must be a node (an object)")                \
+    X(EIO, -19, "I/O error")                                                             \
+    X(ESTATE, -20, "invalid state")                                                      \
+    X(ENOTSUP, -21, "not supported by this build or configuration")
+
+typedef enum gun_err {
+#define GUN__ERR_ENUM(name, val, text) GUN_##name = val,
+    GUN_ERR_MAP(GUN__ERR_ENUM)
+#undef GUN__ERR_ENUM
+} gun_err;
+
+/* The fixed English text of an error code; "unknown error" for codes not in the table.
+ * Never NULL, static storage. Thread: any. */
+GUN_API const char *gun_strerror(int err);
+
+/* "MAJOR.MINOR.PATCH", static storage. */
+GUN_API const char *gun_version(void);
+
+/* Process-wide allocator, like uv_replace_allocator: set it before any gun_open, never
+ * while an instance is open. NULL restores malloc/realloc/calloc/free. The library never
+ * aborts on allocation failure; it returns GUN_ENOMEM. */
+GUN_API int gun_replace_allocator(void *(*malloc_fn)(size_t), void *(*realloc_fn)(void *, size_t),
+                                  void *(*calloc_fn)(size_t, size_t), void (*free_fn)(void *));
+
+/* Frees memory the library handed to the caller (gun_get_sync's text, ...). */
+GUN_API void gun_free(void *p);
+
+/* ------------------------------------------------------------------------------------ */
+/* Logging */
+
+typedef enum gun_log_level {
+    GUN_LOG_ERROR = 0,
+    GUN_LOG_WARN = 1,
+    GUN_LOG_INFO = 2,
+    GUN_LOG_DEBUG = 3
+} gun_log_level;
+
+/* `msg` is lent for the call. Runs on whichever thread logged (usually the loop). */
+typedef void (*gun_log_cb)(gun_log_level level, const char *msg, void *arg);
+
+/* ------------------------------------------------------------------------------------ */
+/* Options (the Rust port's GunOptions, in C). */
+
+typedef struct gun_opts {
+    /* Loop to run on (a uv_loop_t *). NULL: the instance starts and owns its own loop thread. */
+    void *loop;
+    /* Milliseconds added to the wall clock for states (Gun.state.drift). Default 0. */
+    double state_drift_ms;
+    /* Message-id dedup window (ms, default 9000) and cap on remembered ids (default 100000;
+     * the oldest are forgotten first when full). */
+    uint32_t dedup_age_ms;
+    uint32_t dedup_max;
+    /* Caps checked before parsing work is done: frame bytes (default 8 MiB) and JSON nesting
+     * depth (default 64). They also bound JSON handed to gun_put. */
+    size_t max_frame_bytes;
+    uint32_t max_json_depth;
+    /* once(): ms to wait for data to settle (Gun.js opt.wait, default 99). */
+    uint32_t once_wait_ms;
+    /* put callbacks: ms before an unacknowledged put reports GUN_ETIMEDOUT (default 9000). */
+    uint32_t ack_timeout_ms;
+    /* Logging; NULL is silent. The library never writes to stdout. */
+    gun_log_cb log;
+    void *log_arg;
+    gun_log_level log_level;
+} gun_opts;
+
+/* Fills `o` with the defaults above. Always call it before setting fields. */
+GUN_API void gun_opts_init(gun_opts *o);
+
+/* ------------------------------------------------------------------------------------ */
+/* Instance */
+
+typedef struct gun_s gun_t;
+typedef struct gun_chain_s gun_chain;
+
+/* Opens an instance with an in-memory graph. `opts` may be NULL (defaults) and is copied.
+ * On success *out owns the instance until gun_close. Errors: GUN_EINVAL, GUN_ENOMEM, GUN_EIO
+ * (the loop thread could not start). */
+GUN_API int gun_open(gun_t **out, const gun_opts *opts);
+
+/* Stops the loop thread (if owned), cancels pending callbacks (put callbacks get
+ * GUN_ECLOSED), and frees the instance and every chain it handed out. Must not be called
+ * from the loop thread of an owned loop (GUN_EDEADLK); with a caller loop, call it on the
+ * loop thread and keep running the loop until it returns no more handles. NULL is a no-op. */
+GUN_API int gun_close(gun_t *g);
+
+/* The instance's state clock (Gun.state): ms since the epoch plus drift; calls in the same
+ * millisecond return t + n/999, so values are strictly increasing. Thread: any. */
+GUN_API double gun_state(gun_t *g);
+
+/* ------------------------------------------------------------------------------------ */
+/* Chains. A chain is a path from the root: gun_get(g, "soul") then gun_chain_get(c, "key").
+ * Chains are owned by the instance (the same path gives the same chain) and live until
+ * gun_close: never free them. */
+
+/* Chain for soul `soul` (non-empty UTF-8, no NUL). Errors: GUN_EINVAL, GUN_EBADSOUL, GUN_ENOMEM. */
+GUN_API int gun_get(gun_t *g, const char *soul, gun_chain **out);
+
+/* Chain for property `key` below `c` (non-empty). Same errors as gun_get (GUN_EBADKEY). */
+GUN_API int gun_chain_get(gun_chain *c, const char *key, gun_chain **out);
+
+/* The root chain (gun.back(-1)); gun_get(g, s) == gun_chain_get(gun_root(g), s). */
+GUN_API gun_chain *gun_root(gun_t *g);
+
+/* Walks up: n = 1 is the parent, n < 0 the root. Errors: GUN_ENOTFOUND when n is larger than
+ * the chain's depth (*out is left alone). */
+GUN_API int gun_back(gun_chain *c, int n, gun_chain **out);
+
+/* The chain's path from the root joined with '/' (e.g. "user/alice/name"); static for the
+ * chain's lifetime. Map chains end in "/*". */
+GUN_API const char *gun_chain_path(const gun_chain *c);
+
+/* Result of a write, lent to the callback. */
+typedef struct gun_ack {
+    int err;              /* GUN_OK or an error code */
+    const char *err_text; /* Gun.js's words for the error, e.g. "Invalid data: Array at bob.arr";
+                             NULL when err == GUN_OK */
+    const char *ok_json;  /* JSON of the ack's `ok` (e.g. "true"); NULL on error */
+    const char *soul;     /* soul written (for gun_set: the new item's soul) */
+} gun_ack;
+
+/* Runs on the loop thread; `ack` is lent for the call. */
+typedef void (*gun_ack_cb)(const gun_ack *ack, void *arg);
+
+/* Writes `json` (a JSON text, copied) at the chain: an object is merged into the node, nested
+ * objects become their own nodes with path souls (bob/car/wheels) linked from their parent,
+ * and one state is used for every key of the put. A primitive is written as the value of the
+ * chain's last key. Local listeners fire before any ack. `cb` (may be NULL) is called once:
+ * with GUN_OK after the write is committed locally, or with the error.
+ * Returns GUN_OK when the write was accepted; on invalid data returns the error code (and, if
+ * cb is given, also calls it with Gun.js's error text) and writes nothing.
+ * Errors: GUN_EJSON, GUN_ETOOBIG, GUN_EDEPTH, GUN_EBADVALUE (arrays, NaN, ...),
+ * GUN_EROOTDATA (a primitive put on a soul), GUN_EBADKEY, GUN_ECLOSED, GUN_ENOMEM. */
+GUN_API int gun_put(gun_chain *c, const char *json, gun_ack_cb cb, void *arg);
+
+/* Adds `json` to the set at the chain (Gun's set): an object becomes a node with a new uuid
+ * soul (state in base 36 + 12 random chars), and the chain's node gets key = that soul,
+ * value = a link to it. A link ({"#":soul}) is added as is. *item_out (may be NULL) receives
+ * the item's chain. Errors as gun_put. */
+GUN_API int gun_set(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, gun_chain **item_out);
+
+/* Data callback: `json` is the value at the chain as JSON text (a node is an object with its
+ * "_" meta, links to child nodes are left as {"#":soul}), or NULL for not found (once only).
+ * `key` is the chain's last key (for map chains: the item's key). Both lent for the call. */
+typedef void (*gun_data_cb)(const char *json, const char *key, void *arg);
+
+/* Subscribes: `cb` fires with the current value if there is one, then on every change of the
+ * value (for a node: any of its own keys). Stays until gun_off on this chain. */
+GUN_API int gun_on(gun_chain *c, gun_data_cb cb, void *arg);
+
+/* Fires `cb` once with the value once it has settled (opts.once_wait_ms after the last data),
+ * or with NULL if nothing is found. */
+GUN_API int gun_once(gun_chain *c, gun_data_cb cb, void *arg);
+
+/* The map chain of `c`: gun_on/gun_once on it fire once per item of the node at `c`
+ * (following links to child nodes), including items added later (gun_on). */
+GUN_API int gun_map(gun_chain *c, gun_chain **out);
+
+/* Removes every listener of this chain (not of parents or children). */
+GUN_API int gun_off(gun_chain *c);
+
+/* Blocking read: the value's JSON as gun_once would give it, in *json_out (free with
+ * gun_free), or GUN_ENOTFOUND. Errors: GUN_EDEADLK on the loop thread, GUN_ETIMEDOUT. */
+GUN_API int gun_get_sync(gun_chain *c, int timeout_ms, char **json_out);
+
+/* Blocking write: gun_put and wait for its callback. Returns the ack's error code. */
+GUN_API int gun_put_sync(gun_chain *c, const char *json, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GUN_H */

@@ -1,0 +1,103 @@
+/* Internal utilities shared by every module: strings, growable buffers, allocation,
+ * error detail, UTF-16 helpers. Nothing here knows about graphs or sockets. */
+#ifndef GUN_UTIL_H
+#define GUN_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gun.h"
+
+#if defined(__GNUC__)
+#define GUN__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define GUN__PRINTF(a, b)
+#endif
+
+#ifdef NDEBUG
+#define GUN_ASSERT(x) ((void)0)
+#else
+#include <assert.h>
+#define GUN_ASSERT(x) assert(x)
+#endif
+
+/* A length-carrying byte view. Strings inside the library are WTF-8: UTF-8 that may also
+ * hold lone surrogates (U+D800..U+DFFF as 3-byte sequences), so that every JS string,
+ * including ones JSON.stringify writes as "\udxxx", survives a round trip. */
+typedef struct gun__str {
+    const char *p;
+    size_t len;
+} gun__str;
+
+#define GUN__STR(lit) ((gun__str){(lit), sizeof(lit) - 1})
+gun__str gun__str_c(const char *cstr); /* view of a NUL-terminated string; NULL -> {0} */
+int gun__str_eq(gun__str a, gun__str b);
+int gun__str_eqc(gun__str a, const char *cstr);
+
+/* Allocation: every allocation goes through these so tests can fail the Nth one. */
+void *gun__malloc(size_t n);
+void *gun__calloc(size_t n, size_t sz);
+void *gun__realloc(void *p, size_t n);
+void gun__free(void *p);
+char *gun__strndup(const char *p, size_t len); /* NUL-terminated copy */
+
+/* Growable byte buffer. Appends after an allocation failure are no-ops and `oom` stays
+ * set, so a writer can append freely and check once at the end. Contents are kept
+ * NUL-terminated when cap > 0. */
+typedef struct gun__buf {
+    char *p;
+    size_t len;
+    size_t cap;
+    int oom;
+} gun__buf;
+
+void gun__buf_init(gun__buf *b);
+void gun__buf_free(gun__buf *b);
+void gun__buf_reset(gun__buf *b); /* len = 0, keeps capacity, clears oom */
+int gun__buf_reserve(gun__buf *b, size_t extra);
+void gun__buf_add(gun__buf *b, const void *p, size_t len);
+void gun__buf_addc(gun__buf *b, char c);
+void gun__buf_adds(gun__buf *b, const char *cstr);
+void gun__buf_printf(gun__buf *b, const char *fmt, ...) GUN__PRINTF(2, 3);
+char *gun__buf_take(gun__buf *b); /* hands the NUL-terminated text to the caller, resets b */
+
+/* Error detail for internal calls: the code plus a sentence naming what was wrong
+ * (soul, key, byte offset). Functions that take a gun__err * fill it on failure;
+ * passing NULL is allowed. */
+typedef struct gun__err {
+    int code;
+    char msg[256];
+} gun__err;
+
+int gun__fail(gun__err *e, int code, const char *fmt, ...) GUN__PRINTF(3, 4); /* returns code */
+
+/* UTF-16 view of WTF-8 text. */
+/* Decodes the code point at p (len bytes left) into *cp, returns bytes used, 0 on a
+ * malformed sequence. Surrogate code points (lone surrogates) are accepted. */
+size_t gun__wtf8_decode(const char *p, size_t len, uint32_t *cp);
+/* Compares two WTF-8 strings in UTF-16 code-unit order, as JS compares strings.
+ * Returns <0, 0, >0. This differs from byte order only for code points above U+FFFF
+ * against U+E000..U+FFFF. */
+int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* Number of UTF-16 code units in a WTF-8 string (JS `.length`). */
+size_t gun__utf16_len(const char *p, size_t len);
+/* Java String.hashCode over the UTF-16 code units of p, continuing from `seed` (0 to start):
+ * c = ((c << 5) - c + unit) | 0. Gun's `##` and String.hash. */
+int32_t gun__hash_utf16(const char *p, size_t len, int32_t seed);
+/* Appends the WTF-8 encoding of code point cp (0..0x10FFFF, surrogates allowed). */
+void gun__buf_add_cp(gun__buf *b, uint32_t cp);
+
+/* CSPRNG bytes (getrandom); returns GUN_OK or GUN_EIO. */
+int gun__random(void *out, size_t n);
+/* n chars of Gun's 61-char alphabet (String.random: no 'Y'), uniform, NUL-terminated
+ * (out must hold n+1). Message ids use n = 9. */
+int gun__random_id(char *out, size_t n);
+extern const char gun__id_alphabet[62]; /* 61 chars + NUL; read-only */
+
+/* Wall clock in ms since the epoch (integer ms, as Date.now()). */
+double gun__now_ms(void);
+/* Monotonic clock in ms, for timeouts. */
+uint64_t gun__mono_ms(void);
+
+#endif
