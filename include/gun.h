@@ -163,7 +163,7 @@ GUN_API gun_chain *gun_root(gun_t *g);
 GUN_API int gun_back(gun_chain *c, int n, gun_chain **out);
 
 /* The chain's path from the root joined with '/' (e.g. "user/alice/name"); static for the
- * chain's lifetime. Map chains end in "/*". */
+ * chain's lifetime. Map chains end in "/" followed by "*". */
 GUN_API const char *gun_chain_path(const gun_chain *c);
 
 /* Result of a write, lent to the callback. */

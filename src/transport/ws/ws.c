@@ -1,0 +1,574 @@
+/* WebSocket transport: libwebsockets on the instance's libuv loop (DESIGN.md).
+ *
+ * lws allows one lws_write per WRITEABLE callback, so each connection keeps a queue of
+ * refcounted frames capped in bytes; a peer that cannot keep up is disconnected rather than
+ * buffered without bound. Incoming fragments are joined up to the frame cap; a larger
+ * message is discarded and reported (Gun.js answers "Message too big!"). Outgoing peers
+ * redial with a short backoff capped near Gun.js's fixed ~2 s. */
+#include <uv.h>
+/* uv.h first: lws picks up its libuv glue from it. */
+#include <libwebsockets.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../transport.h"
+
+_Static_assert(GUN__FRAME_PRE >= LWS_PRE, "frame headroom must cover LWS_PRE");
+
+/* ---- frames ---- */
+
+gun__frame *gun__frame_new(const char *text, size_t len)
+{
+    gun__frame *f = gun__malloc(sizeof *f + GUN__FRAME_PRE + len + 1);
+    if (!f)
+        return NULL;
+    f->refs = 1;
+    f->len = len;
+    f->data = (char *)(f + 1) + GUN__FRAME_PRE;
+    if (len)
+        memcpy(f->data, text, len);
+    f->data[len] = 0;
+    return f;
+}
+
+void gun__frame_unref(gun__frame *f)
+{
+    if (f && --f->refs == 0)
+        gun__free(f);
+}
+
+/* ---- connections ---- */
+
+typedef struct ws_conn ws_conn;
+struct ws_conn {
+    gun__conn c; /* first: a gun__conn * is a ws_conn * */
+    gun__ws *w;
+    struct lws *wsi;
+    /* send queue: ring of frames */
+    gun__frame **q;
+    size_t qcap, qhead, qlen;
+    /* receive reassembly */
+    gun__buf rx;
+    size_t rx_dropping; /* > 0 while discarding an oversize message: bytes seen so far */
+    /* outgoing peers */
+    uv_timer_t retry_timer;
+    uint32_t retry_n;
+    int closing_for_good; /* gun__conn_close was called */
+    int timer_init;
+    ws_conn *next, *prev; /* w->conns */
+};
+
+struct gun__ws {
+    gun__ws_cfg cfg;
+    gun__transport_cbs cbs;
+    void *arg;
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    int port;
+    size_t nconns;   /* every ws_conn, outgoing included */
+    size_t accepted; /* accepted connections currently open */
+    ws_conn *conns;
+    int freeing;
+    char *path;
+};
+
+static const gun__transport_ops ws_ops;
+
+static void wlog(gun__ws *w, gun_log_level lvl, const char *fmt, ...) GUN__PRINTF(3, 4);
+static void wlog(gun__ws *w, gun_log_level lvl, const char *fmt, ...)
+{
+    if (!w->cfg.log || lvl > w->cfg.log_level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    w->cfg.log(lvl, msg, w->cfg.log_arg);
+}
+
+static void link_conn(gun__ws *w, ws_conn *k)
+{
+    k->next = w->conns;
+    k->prev = NULL;
+    if (w->conns)
+        w->conns->prev = k;
+    w->conns = k;
+    w->nconns++;
+}
+
+static void unlink_conn(gun__ws *w, ws_conn *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        w->conns = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    w->nconns--;
+}
+
+static void queue_clear(ws_conn *k)
+{
+    while (k->qlen) {
+        gun__frame_unref(k->q[k->qhead]);
+        k->qhead = (k->qhead + 1) % k->qcap;
+        k->qlen--;
+    }
+    k->qhead = 0;
+    k->c.queued_bytes = 0;
+}
+
+static void conn_free_now(ws_conn *k)
+{
+    queue_clear(k);
+    gun__free(k->q);
+    gun__buf_free(&k->rx);
+    gun__free(k->c.url);
+    gun__free(k);
+}
+
+static void timer_closed(uv_handle_t *h) { conn_free_now(h->data); }
+
+static void conn_destroy(ws_conn *k)
+{
+    unlink_conn(k->w, k);
+    if (k->timer_init) {
+        uv_timer_stop(&k->retry_timer);
+        uv_close((uv_handle_t *)&k->retry_timer, timer_closed);
+    } else {
+        conn_free_now(k);
+    }
+}
+
+static int ws_send(gun__conn *c, gun__frame *f)
+{
+    ws_conn *k = (ws_conn *)c;
+    if (!c->open || !k->wsi)
+        return GUN_ECLOSED;
+    if (k->w->cfg.max_queue && c->queued_bytes + f->len > k->w->cfg.max_queue) {
+        wlog(k->w, GUN_LOG_WARN,
+             "ws: peer %s too slow: send queue would pass %zu bytes, disconnecting", c->remote,
+             k->w->cfg.max_queue);
+        /* Close without waiting to drain: the queue is the problem. */
+        queue_clear(k);
+        lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return GUN_ETOOBIG;
+    }
+    if (k->qlen == k->qcap) {
+        size_t ncap = k->qcap ? k->qcap * 2 : 8;
+        gun__frame **nq = gun__malloc(ncap * sizeof *nq);
+        if (!nq)
+            return GUN_ENOMEM;
+        for (size_t i = 0; i < k->qlen; i++)
+            nq[i] = k->q[(k->qhead + i) % k->qcap];
+        gun__free(k->q);
+        k->q = nq;
+        k->qcap = ncap;
+        k->qhead = 0;
+    }
+    k->q[(k->qhead + k->qlen) % k->qcap] = gun__frame_ref(f);
+    k->qlen++;
+    c->queued_bytes += f->len;
+    lws_callback_on_writable(k->wsi);
+    return GUN_OK;
+}
+
+static void ws_close(gun__conn *c, const char *why)
+{
+    ws_conn *k = (ws_conn *)c;
+    k->closing_for_good = 1;
+    if (k->timer_init)
+        uv_timer_stop(&k->retry_timer);
+    if (k->wsi) {
+        queue_clear(k);
+        lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+    } else if (c->outgoing) {
+        /* Not connected right now: nothing for lws to close. */
+        conn_destroy(k);
+    }
+    (void)why;
+}
+
+static const gun__transport_ops ws_ops = {1, "ws", ws_send, ws_close};
+
+/* ---- outgoing peers ---- */
+
+static int dial(ws_conn *k);
+
+static void retry_cb(uv_timer_t *t)
+{
+    ws_conn *k = t->data;
+    if (!k->closing_for_good && !k->w->freeing)
+        dial(k);
+}
+
+static void schedule_retry(ws_conn *k)
+{
+    static const uint32_t table[] = {100, 250, 500, 1000, 2000};
+    uint32_t n = k->retry_n < 5 ? k->retry_n : 4;
+    uint32_t ms = table[n];
+    if (k->w->cfg.retry_max_ms && ms > k->w->cfg.retry_max_ms)
+        ms = k->w->cfg.retry_max_ms;
+    k->retry_n++;
+    uv_timer_start(&k->retry_timer, retry_cb, ms, 0);
+}
+
+static int dial(ws_conn *k)
+{
+    char buf[1024];
+    const char *prot, *ads, *path;
+    int port;
+    snprintf(buf, sizeof buf, "%s", k->c.url);
+    if (lws_parse_uri(buf, &prot, &ads, &port, &path))
+        return GUN_EINVAL;
+    int tls = !strcmp(prot, "wss") || !strcmp(prot, "https");
+    char fullpath[1024];
+    snprintf(fullpath, sizeof fullpath, "/%s", path);
+    struct lws_client_connect_info i;
+    memset(&i, 0, sizeof i);
+    i.context = k->w->ctx;
+    i.address = ads;
+    i.port = port;
+    i.path = fullpath;
+    i.host = ads;
+    i.origin = ads;
+    i.ssl_connection = tls ? LCCSCF_USE_SSL : 0;
+    if (tls && k->w->cfg.tls_insecure_client)
+        i.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+    i.opaque_user_data = k;
+    i.pwsi = &k->wsi;
+    if (!lws_client_connect_via_info(&i)) {
+        /* lws reports most failures through CLIENT_CONNECTION_ERROR; this is the rest. */
+        k->wsi = NULL;
+        schedule_retry(k);
+    }
+    return GUN_OK;
+}
+
+/* Gun.js peers are given as http(s)://host:port/gun; map to ws(s):// as Gun.js does. */
+int gun__ws_connect(gun__ws *w, const char *url, gun__conn **out)
+{
+    const char *rest;
+    int tls;
+    if (!strncmp(url, "ws://", 5))
+        rest = url + 5, tls = 0;
+    else if (!strncmp(url, "wss://", 6))
+        rest = url + 6, tls = 1;
+    else if (!strncmp(url, "http://", 7))
+        rest = url + 7, tls = 0;
+    else if (!strncmp(url, "https://", 8))
+        rest = url + 8, tls = 1;
+    else
+        return GUN_EINVAL;
+    if (!*rest || strlen(url) > 900)
+        return GUN_EINVAL;
+    ws_conn *k = gun__calloc(1, sizeof *k);
+    if (!k)
+        return GUN_ENOMEM;
+    k->w = w;
+    k->c.ops = &ws_ops;
+    k->c.outgoing = 1;
+    gun__buf buf;
+    gun__buf_init(&buf);
+    gun__buf_printf(&buf, "%s://%s", tls ? "wss" : "ws", rest);
+    k->c.url = gun__buf_take(&buf);
+    if (!k->c.url) {
+        gun__free(k);
+        return GUN_ENOMEM;
+    }
+    snprintf(k->c.remote, sizeof k->c.remote, "%s", k->c.url);
+    uv_timer_init(w->loop, &k->retry_timer);
+    k->retry_timer.data = k;
+    k->timer_init = 1;
+    link_conn(w, k);
+    if (out)
+        *out = &k->c;
+    /* Dial from the loop, never from inside the caller's stack. */
+    uv_timer_start(&k->retry_timer, retry_cb, 0, 0);
+    return GUN_OK;
+}
+
+/* ---- lws callback ---- */
+
+static int uri_is_path(struct lws *wsi, const char *path)
+{
+    char uri[256];
+    int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+    if (n <= 0)
+        return 0;
+    char *q = strchr(uri, '?');
+    if (q)
+        *q = 0;
+    return !strcmp(uri, path);
+}
+
+static void deliver(ws_conn *k, struct lws *wsi, const char *in, size_t len)
+{
+    gun__ws *w = k->w;
+    int final = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    if (k->rx_dropping) {
+        k->rx_dropping += len;
+        if (final) {
+            size_t total = k->rx_dropping;
+            k->rx_dropping = 0;
+            if (w->cbs.on_oversize)
+                w->cbs.on_oversize(w->arg, &k->c, total);
+        }
+        return;
+    }
+    if (final && k->rx.len == 0) {
+        if (len > w->cfg.max_frame) {
+            if (w->cbs.on_oversize)
+                w->cbs.on_oversize(w->arg, &k->c, len);
+            return;
+        }
+        /* Common case: one fragment, no copy. */
+        w->cbs.on_frame(w->arg, &k->c, in, len);
+        return;
+    }
+    if (k->rx.len + len > w->cfg.max_frame) {
+        k->rx_dropping = k->rx.len + len;
+        gun__buf_free(&k->rx);
+        if (final) {
+            size_t total = k->rx_dropping;
+            k->rx_dropping = 0;
+            if (w->cbs.on_oversize)
+                w->cbs.on_oversize(w->arg, &k->c, total);
+        }
+        return;
+    }
+    gun__buf_add(&k->rx, in, len);
+    if (k->rx.oom) {
+        wlog(w, GUN_LOG_ERROR, "ws: out of memory joining a message from %s", k->c.remote);
+        gun__buf_free(&k->rx);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (final) {
+        /* The callee may send or close, but the buffer is ours until it returns. */
+        gun__buf msg = k->rx;
+        gun__buf_init(&k->rx);
+        w->cbs.on_frame(w->arg, &k->c, msg.p, msg.len);
+        gun__buf_free(&msg);
+    }
+}
+
+static int write_one(ws_conn *k, struct lws *wsi)
+{
+    if (!k->qlen)
+        return 0;
+    gun__frame *f = k->q[k->qhead];
+    k->qhead = (k->qhead + 1) % k->qcap;
+    k->qlen--;
+    k->c.queued_bytes -= f->len;
+    int n = lws_write(wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT);
+    gun__frame_unref(f);
+    if (n < 0)
+        return -1;
+    if (k->qlen)
+        lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static void conn_down(ws_conn *k, const char *why)
+{
+    gun__ws *w = k->w;
+    int was_open = k->c.open;
+    k->c.open = 0;
+    k->wsi = NULL;
+    queue_clear(k);
+    gun__buf_free(&k->rx);
+    k->rx_dropping = 0;
+    if (!k->c.outgoing) {
+        w->accepted--;
+        if (was_open && w->cbs.on_close)
+            w->cbs.on_close(w->arg, &k->c, why);
+        conn_destroy(k);
+        return;
+    }
+    if (was_open && w->cbs.on_close)
+        w->cbs.on_close(w->arg, &k->c, why);
+    if (k->closing_for_good || w->freeing)
+        conn_destroy(k);
+    else
+        schedule_retry(k);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    gun__ws *w = lws_context_user(ctx);
+    ws_conn *k = lws_get_opaque_user_data(wsi);
+    (void)user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!uri_is_path(wsi, w->path))
+            return -1;
+        if (w->cfg.max_conns && w->accepted >= w->cfg.max_conns) {
+            wlog(w, GUN_LOG_WARN, "ws: connection refused: %zu connections (max-connections)",
+                 w->accepted);
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED: {
+        k = gun__calloc(1, sizeof *k);
+        if (!k)
+            return -1;
+        k->w = w;
+        k->c.ops = &ws_ops;
+        k->wsi = wsi;
+        k->c.open = 1;
+        lws_get_peer_simple(wsi, k->c.remote, sizeof k->c.remote);
+        lws_set_opaque_user_data(wsi, k);
+        link_conn(w, k);
+        w->accepted++;
+        if (w->cbs.on_open)
+            w->cbs.on_open(w->arg, &k->c);
+        return 0;
+    }
+
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if (!k)
+            return -1;
+        k->c.open = 1;
+        k->retry_n = 0;
+        if (w->cbs.on_open)
+            w->cbs.on_open(w->arg, &k->c);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (k)
+            deliver(k, wsi, in, len);
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (k && k->wsi == wsi)
+            return write_one(k, wsi);
+        return 0;
+
+    case LWS_CALLBACK_CLOSED:
+        if (k) {
+            lws_set_opaque_user_data(wsi, NULL);
+            conn_down(k, "closed");
+        }
+        return 0;
+
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (k && k->c.outgoing) {
+            lws_set_opaque_user_data(wsi, NULL);
+            if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+                wlog(w, GUN_LOG_DEBUG, "ws: dial %s failed: %s", k->c.url,
+                     in ? (const char *)in : "connection error");
+            if (k->c.open) {
+                conn_down(k, reason == LWS_CALLBACK_CLIENT_CLOSED ? "closed" : "error");
+            } else {
+                k->wsi = NULL;
+                if (k->closing_for_good || w->freeing)
+                    conn_destroy(k);
+                else
+                    schedule_retry(k);
+            }
+        }
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        /* Plain HTTP on the relay's port (health, stats, static files) arrives with the
+         * relay command; until then every path is 404. */
+        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+        return -1;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+/* rx_buffer_size bounds both the read chunk and per-connection memory (research: 2.7 kB per
+ * idle connection at 1024). */
+static const struct lws_protocols protocols[] = {
+    {"gun", callback, 0, 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs *cbs, void *arg,
+                gun__err *e)
+{
+    if (!cfg || !cfg->loop || !cbs || !cbs->on_frame)
+        return gun__fail(e, GUN_EINVAL, "ws: loop and frame callback are required");
+    gun__ws *w = gun__calloc(1, sizeof *w);
+    if (!w)
+        return gun__fail(e, GUN_ENOMEM, "ws: out of memory");
+    w->cfg = *cfg;
+    w->cbs = *cbs;
+    w->arg = arg;
+    w->loop = cfg->loop;
+    w->port = -1;
+    if (!w->cfg.max_frame)
+        w->cfg.max_frame = 8u << 20;
+    w->path = gun__strndup(cfg->path ? cfg->path : "/gun", strlen(cfg->path ? cfg->path : "/gun"));
+    if (!w->path) {
+        gun__free(w);
+        return gun__fail(e, GUN_ENOMEM, "ws: out of memory");
+    }
+    lws_set_log_level(LLL_ERR, NULL);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[1] = {w->loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.foreign_loops = loops;
+    info.port = cfg->port < 0 ? CONTEXT_PORT_NO_LISTEN : cfg->port;
+    info.iface = cfg->host;
+    info.protocols = protocols;
+    info.user = w;
+    info.ssl_cert_filepath = cfg->tls_cert;
+    info.ssl_private_key_filepath = cfg->tls_key;
+    w->ctx = lws_create_context(&info);
+    if (!w->ctx) {
+        int rc = gun__fail(e, GUN_EIO,
+                           "ws: cannot start (listen on %s:%d failed, or TLS files unreadable)",
+                           cfg->host ? cfg->host : "*", cfg->port);
+        gun__free(w->path);
+        gun__free(w);
+        return rc;
+    }
+    w->vh = lws_get_vhost_by_name(w->ctx, "default");
+    if (cfg->port >= 0 && w->vh)
+        w->port = lws_get_vhost_listen_port(w->vh);
+    *out = w;
+    return GUN_OK;
+}
+
+int gun__ws_port(const gun__ws *w) { return w->port; }
+
+size_t gun__ws_conn_count(const gun__ws *w) { return w->nconns; }
+
+void gun__ws_free(gun__ws *w)
+{
+    if (!w)
+        return;
+    w->freeing = 1;
+    /* Outgoing peers that are not connected have no wsi for lws to close. */
+    ws_conn *k = w->conns;
+    while (k) {
+        ws_conn *next = k->next;
+        k->closing_for_good = 1;
+        if (!k->wsi)
+            conn_destroy(k);
+        k = next;
+    }
+    /* Destroying the context closes every wsi (CLOSED callbacks free the rest). */
+    lws_context_destroy(w->ctx);
+    gun__free(w->path);
+    gun__free(w);
+}

@@ -1,0 +1,191 @@
+/* transport/ws: a server and clients on one loop, over loopback. */
+#include <uv.h>
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "transport/transport.h"
+
+typedef struct side {
+    int opens, closes, frames, oversize;
+    char last[256];
+    size_t last_len;
+    gun__conn *conn;
+    int echo;
+} side;
+
+static void s_open(void *arg, gun__conn *c)
+{
+    side *s = arg;
+    s->opens++;
+    s->conn = c;
+}
+static void s_frame(void *arg, gun__conn *c, const char *t, size_t n)
+{
+    side *s = arg;
+    s->frames++;
+    s->last_len = n;
+    memcpy(s->last, t, n < sizeof s->last ? n : sizeof s->last - 1);
+    s->last[n < sizeof s->last ? n : sizeof s->last - 1] = 0;
+    if (s->echo) {
+        gun__frame *f = gun__frame_new(t, n);
+        gun__conn_send(c, f);
+        gun__frame_unref(f);
+    }
+}
+static void s_over(void *arg, gun__conn *c, size_t n)
+{
+    side *s = arg;
+    s->oversize++;
+    s->last_len = n;
+}
+static void s_close(void *arg, gun__conn *c, const char *why)
+{
+    side *s = arg;
+    s->closes++;
+    if (s->conn == c)
+        s->conn = NULL;
+}
+static const gun__transport_cbs cbs = {s_open, s_frame, s_over, s_close};
+
+static void run_until(uv_loop_t *loop, int *flag, int want, int ms)
+{
+    uint64_t end = gun__mono_ms() + (uint64_t)ms;
+    while (*flag < want && gun__mono_ms() < end)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+static uv_timer_t tick;
+static void tick_cb(uv_timer_t *t) { (void)t; }
+
+static gun__ws *mk(uv_loop_t *loop, int port, side *s, size_t max_frame, size_t max_queue)
+{
+    gun__ws_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.loop = loop;
+    cfg.host = "127.0.0.1";
+    cfg.port = port;
+    cfg.path = "/gun";
+    cfg.max_frame = max_frame;
+    cfg.max_queue = max_queue;
+    gun__ws *w = NULL;
+    gun__err e;
+    cr_assert_eq(gun__ws_new(&w, &cfg, &cbs, s, &e), GUN_OK, "%s", e.msg);
+    return w;
+}
+
+static void finish(uv_loop_t *loop, gun__ws *a, gun__ws *b)
+{
+    gun__ws_free(a);
+    gun__ws_free(b);
+    uv_timer_stop(&tick);
+    uv_close((uv_handle_t *)&tick, NULL);
+    for (int i = 0; i < 50 && uv_run(loop, UV_RUN_NOWAIT); i++)
+        ;
+    cr_expect_eq(uv_loop_close(loop), 0);
+}
+
+Test(ws, echo_round_trip_and_reconnect_state, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10); /* keeps UV_RUN_ONCE from blocking forever */
+    side srv = {.echo = 1}, cli = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 1 << 20);
+    int port = gun__ws_port(s);
+    cr_assert_gt(port, 0);
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/gun", port); /* Gun.js style peer URL */
+    gun__conn *conn;
+    cr_assert_eq(gun__ws_connect(c, url, &conn), GUN_OK);
+    run_until(&loop, &cli.opens, 1, 5000);
+    cr_assert_eq(cli.opens, 1);
+    cr_assert(conn->outgoing && conn->open);
+    gun__frame *f = gun__frame_new("{\"#\":\"abc\"}", 11);
+    cr_assert_eq(gun__conn_send(conn, f), GUN_OK);
+    gun__frame_unref(f);
+    run_until(&loop, &cli.frames, 1, 5000);
+    cr_expect_str_eq(cli.last, "{\"#\":\"abc\"}");
+    cr_expect_eq(srv.frames, 1);
+    finish(&loop, c, s);
+}
+
+Test(ws, wrong_path_is_refused_and_client_retries, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0}, cli = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 1 << 20);
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/nope", gun__ws_port(s));
+    cr_assert_eq(gun__ws_connect(c, url, NULL), GUN_OK);
+    int never = 0;
+    run_until(&loop, &never, 1, 600);
+    cr_expect_eq(cli.opens, 0);
+    cr_expect_eq(srv.opens, 0);
+    cr_expect_eq(gun__ws_connect(c, "ftp://x/gun", NULL), GUN_EINVAL);
+    finish(&loop, c, s);
+}
+
+Test(ws, oversize_message_is_reported_not_delivered, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0}, cli = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1000, 1 << 20);
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/gun", gun__ws_port(s));
+    gun__conn *conn;
+    cr_assert_eq(gun__ws_connect(c, url, &conn), GUN_OK);
+    run_until(&loop, &cli.opens, 1, 5000);
+    char big[20000];
+    memset(big, 'x', sizeof big);
+    gun__frame *f = gun__frame_new(big, sizeof big);
+    gun__conn_send(conn, f);
+    gun__frame_unref(f);
+    f = gun__frame_new("[]", 2);
+    gun__conn_send(conn, f);
+    gun__frame_unref(f);
+    run_until(&loop, &srv.frames, 1, 5000);
+    cr_expect_eq(srv.oversize, 1);
+    cr_expect_eq(srv.frames, 1);
+    cr_expect_str_eq(srv.last, "[]");
+    finish(&loop, c, s);
+}
+
+Test(ws, send_queue_cap_disconnects_slow_peer, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0}, cli = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 4096);
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/gun", gun__ws_port(s));
+    cr_assert_eq(gun__ws_connect(c, url, NULL), GUN_OK);
+    run_until(&loop, &srv.opens, 1, 5000);
+    cr_assert_not_null(srv.conn);
+    char chunk[1000];
+    memset(chunk, 'y', sizeof chunk);
+    gun__frame *f = gun__frame_new(chunk, sizeof chunk);
+    int rc = GUN_OK, sent = 0;
+    /* Queue without running the loop: the cap trips at 4 KB. */
+    for (int i = 0; i < 10 && rc == GUN_OK; i++, sent++)
+        rc = gun__conn_send(srv.conn, f);
+    gun__frame_unref(f);
+    cr_expect_eq(rc, GUN_ETOOBIG);
+    cr_expect_eq(sent, 5);
+    run_until(&loop, &srv.closes, 1, 5000);
+    cr_expect_eq(srv.closes, 1);
+    finish(&loop, c, s);
+}
