@@ -101,3 +101,25 @@ double gun__now_ms(void);
 uint64_t gun__mono_ms(void);
 
 #endif
+
+/* ---- string-keyed hash map (keys copied, values are the caller's) ---- */
+typedef struct gun__map gun__map;
+typedef struct gun__map_ent {
+    char *key; /* owned, NUL-terminated (may contain NUL: use key_len) */
+    size_t key_len;
+    void *val;
+    uint64_t hash;
+} gun__map_ent;
+
+gun__map *gun__map_new(void);
+/* Frees the map; calls free_val on each value when given. */
+void gun__map_free(gun__map *m, void (*free_val)(void *));
+void *gun__map_get(const gun__map *m, const char *key, size_t len);
+/* Inserts or replaces; the old value (if any) goes to *old (may be NULL). GUN_OK / GUN_ENOMEM. */
+int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old);
+/* Removes key; returns its value or NULL. */
+void *gun__map_del(gun__map *m, const char *key, size_t len);
+size_t gun__map_count(const gun__map *m);
+/* Iteration: *it starts at 0; returns NULL at the end. The map must not change meanwhile. */
+gun__map_ent *gun__map_next(const gun__map *m, size_t *it);
+uint64_t gun__hash64(const void *p, size_t len);
