@@ -114,6 +114,24 @@ typedef struct gun_opts {
     uint32_t once_wait_ms;
     /* put callbacks: ms before an unacknowledged put reports GUN_ETIMEDOUT (default 9000). */
     uint32_t ack_timeout_ms;
+    /* Networking (the Rust port's peers / super_peer / port). */
+    const char *const *peers; /* URLs to connect to and keep connected (ws://, wss://, or
+                                 Gun.js style http(s)://host:port/gun); copied */
+    size_t npeers;
+    int super_peer;            /* relay behaviour (AXE): subscriptions, GET forwarding */
+    const char *host;          /* listen address; NULL = all interfaces */
+    int port;                  /* -1 (default): do not listen; 0: any free port (gun_port) */
+    const char *tls_cert;      /* listen with TLS (wss://) when both are set */
+    const char *tls_key;
+    int tls_insecure_peers;    /* accept self-signed certificates of wss:// peers (tests) */
+    size_t max_queue_bytes;    /* per-peer send queue cap; a slower peer is dropped (4 MiB) */
+    uint32_t max_connections;  /* accepted connections at once (default 10000; 0 = no cap) */
+    size_t outbox_max_bytes;   /* unacknowledged writes kept for peers while offline (16 MiB) */
+    /* Sees every incoming message (its JSON text, lent) after parsing and validation;
+     * return nonzero to accept, 0 to drop it (counted, never processed or forwarded).
+     * Runs on the loop thread. */
+    int (*message_predicate)(const char *msg_json, void *arg);
+    void *predicate_arg;
     /* Logging; NULL is silent. The library never writes to stdout. */
     gun_log_cb log;
     void *log_arg;
@@ -143,6 +161,19 @@ GUN_API int gun_close(gun_t *g);
 /* The instance's state clock (Gun.state): ms since the epoch plus drift; calls in the same
  * millisecond return t + n/999, so values are strictly increasing. Thread: any. */
 GUN_API double gun_state(gun_t *g);
+
+/* The port the instance listens on (after port 0), or -1 when it does not listen. */
+GUN_API int gun_port(gun_t *g);
+
+/* Peers whose connection is open now. Thread: any. */
+GUN_API size_t gun_peer_count(gun_t *g);
+
+/* 1 when at least one peer is connected. */
+GUN_API int gun_is_connected(gun_t *g);
+
+/* Blocks until a peer is connected or timeout_ms passes: GUN_OK or GUN_ETIMEDOUT
+ * (GUN_EDEADLK on the loop thread). */
+GUN_API int gun_wait_connected(gun_t *g, int timeout_ms);
 
 /* ------------------------------------------------------------------------------------ */
 /* Chains. A chain is a path from the root: gun_get(g, "soul") then gun_chain_get(c, "key").

@@ -10,7 +10,7 @@ struct gun__map {
     size_t n;
 };
 
-uint64_t gun__hash64(const void *p, size_t len)
+static uint64_t hash_bytes(const void *p, size_t len)
 {
     /* FNV-1a with a final avalanche: fast for short keys (souls, ids). */
     const unsigned char *s = p;
@@ -87,13 +87,13 @@ static int grow(gun__map *m)
 
 void *gun__map_get(const gun__map *m, const char *key, size_t len)
 {
-    const gun__map_ent *e = &m->slots[find(m, key, len, gun__hash64(key, len))];
+    const gun__map_ent *e = &m->slots[find(m, key, len, hash_bytes(key, len))];
     return e->key ? e->val : NULL;
 }
 
 int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old)
 {
-    uint64_t h = gun__hash64(key, len);
+    uint64_t h = hash_bytes(key, len);
     size_t i = find(m, key, len, h);
     gun__map_ent *e = &m->slots[i];
     if (e->key) {
@@ -123,7 +123,7 @@ int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old
 
 void *gun__map_del(gun__map *m, const char *key, size_t len)
 {
-    size_t mask = m->cap - 1, i = find(m, key, len, gun__hash64(key, len));
+    size_t mask = m->cap - 1, i = find(m, key, len, hash_bytes(key, len));
     gun__map_ent *e = &m->slots[i];
     if (!e->key)
         return NULL;

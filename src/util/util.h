@@ -100,7 +100,6 @@ double gun__now_ms(void);
 /* Monotonic clock in ms, for timeouts. */
 uint64_t gun__mono_ms(void);
 
-#endif
 
 /* ---- string-keyed hash map (keys copied, values are the caller's) ---- */
 typedef struct gun__map gun__map;
@@ -122,4 +121,5 @@ void *gun__map_del(gun__map *m, const char *key, size_t len);
 size_t gun__map_count(const gun__map *m);
 /* Iteration: *it starts at 0; returns NULL at the end. The map must not change meanwhile. */
 gun__map_ent *gun__map_next(const gun__map *m, size_t *it);
-uint64_t gun__hash64(const void *p, size_t len);
+
+#endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "gun.h"
 
 static void usage(FILE *f)
@@ -12,10 +13,11 @@ static void usage(FILE *f)
             "usage: gun <command> [options]\n"
             "\n"
             "commands:\n"
+            "  relay       run a relay (super peer); see 'gun relay --help'\n"
             "  help        show this text\n"
             "  version     print the version (also --version)\n"
             "\n"
-            "exit codes: 0 ok, 2 usage\n");
+            "exit codes: 0 ok, 1 not found or timeout, 2 usage, 3 network, 4 rejected\n");
 }
 
 int main(int argc, char **argv)
@@ -33,6 +35,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "relay"))
+        return gun_cli_relay(argc - 2, argv + 2);
     fprintf(stderr, "gun: unknown command '%s' (see 'gun help')\n", cmd);
     return 2;
 }

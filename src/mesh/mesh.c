@@ -1,0 +1,1411 @@
+/* The mesh: what a Gun peer does with messages (spec §3, §6.1).
+ *
+ * Every frame is parsed once; each message is deduplicated on `#` (and on `@`+`##` for
+ * replies), then handled by kind: DAM control, a reply routed back along the peer it came
+ * from, a put merged through HAM and acknowledged, or a get answered from the store and
+ * forwarded. Relays (super peers) follow AXE: a peer that GETs a soul is subscribed to it and
+ * receives every later change of it; puts are not broadcast.
+ *
+ * Everything we send is written with sorted keys, as node relays (YSON) do, and each
+ * serialized message is one refcounted frame shared by all peers it goes to. */
+#include <uv.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mesh.h"
+
+#define HEARTBEAT_MS 20000
+#define EXPIRE_MS 1000
+#define SEEN_MAX 7 /* `><` lists at most 7 peers */
+
+typedef struct peer peer;
+struct peer {
+    uint64_t serial;
+    gun__conn *conn;
+    char id[16];  /* our random id for an accepted peer */
+    char pid[64]; /* their pid, from dam "?" */
+    gun__map *subs; /* "soul" (whole node) or "soul\0key" -> (void *)1 */
+    peer *next, *prev;
+};
+
+/* One subscriber of a soul. */
+typedef struct sub {
+    uint64_t serial;
+    char *key; /* NULL: the whole node */
+    size_t key_len;
+} sub;
+
+typedef struct sublist {
+    sub *v;
+    size_t n, cap;
+} sublist;
+
+typedef enum req_kind { REQ_PUT, REQ_GET } req_kind;
+
+typedef struct req req;
+struct req {
+    req_kind kind;
+    char id[16];
+    gun__mesh_reply_cb cb;
+    void *arg;
+    uint64_t deadline;
+    size_t asked;   /* gets: peers asked */
+    size_t answers; /* gets: replies seen (data or not found) */
+    req *next, *prev; /* deadline order (all requests share one timeout) */
+};
+
+/* A write kept until some peer acknowledges it (offline-first). */
+typedef struct outmsg outmsg;
+struct outmsg {
+    char id[16];
+    gun__frame *frame;
+    outmsg *next, *prev;
+};
+
+struct gun__mesh {
+    gun__mesh_cfg cfg;
+    uv_loop_t *loop;
+    gun__ws *ws;
+    gun__core *core;
+    gun__store *store;
+    gun__dedup *dup;
+    char pid[16];
+    uint64_t next_serial;
+    peer *peers;
+    size_t open_peers;
+    gun__map *by_serial; /* 8-byte serial -> peer */
+    gun__map *subs;      /* soul -> sublist */
+    gun__map *reqs;      /* id -> req */
+    req *req_head, *req_tail;
+    gun__map *outbox_ids; /* id -> outmsg */
+    outmsg *out_head, *out_tail;
+    size_t outbox_bytes;
+    gun__map *asked; /* remembered subscriptions: "soul" or "soul\0key" */
+    gun__json *pend; /* changes not yet pushed: a put graph */
+    uv_timer_t heartbeat, expire, reqtimer, pushtimer;
+    int closing;
+    int handles; /* timers still closing */
+    gun__mesh_stats st;
+    gun__buf scratch;
+};
+
+static void mlog(gun__mesh *m, gun_log_level lvl, const char *fmt, ...) GUN__PRINTF(3, 4);
+static void mlog(gun__mesh *m, gun_log_level lvl, const char *fmt, ...)
+{
+    if (!m->cfg.log || lvl > m->cfg.log_level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    m->cfg.log(lvl, msg, m->cfg.log_arg);
+}
+
+/* ---- peers ---- */
+
+static peer *peer_by_serial(gun__mesh *m, uint64_t serial)
+{
+    if (!serial)
+        return NULL;
+    return gun__map_get(m->by_serial, (const char *)&serial, sizeof serial);
+}
+
+static const char *peer_name(const peer *p)
+{
+    if (p->conn && p->conn->url)
+        return p->conn->url;
+    return p->pid[0] ? p->pid : p->id;
+}
+
+static int peer_open(const peer *p) { return p->conn && p->conn->open; }
+
+static void sublist_free(void *v)
+{
+    sublist *l = v;
+    for (size_t i = 0; i < l->n; i++)
+        gun__free(l->v[i].key);
+    gun__free(l->v);
+    gun__free(l);
+}
+
+/* Subscribes p to soul (whole when key is NULL). */
+static void subscribe(gun__mesh *m, peer *p, gun__str soul, const gun__str *key)
+{
+    gun__buf *b = &m->scratch;
+    gun__buf_reset(b);
+    gun__buf_add(b, soul.p, soul.len);
+    if (key) {
+        gun__buf_addc(b, 0);
+        gun__buf_add(b, key->p, key->len);
+    }
+    if (b->oom || gun__map_get(p->subs, b->p, b->len))
+        return;
+    if (gun__map_put(p->subs, b->p, b->len, (void *)1, NULL))
+        return;
+    sublist *l = gun__map_get(m->subs, soul.p, soul.len);
+    if (!l) {
+        l = gun__calloc(1, sizeof *l);
+        if (!l || gun__map_put(m->subs, soul.p, soul.len, l, NULL)) {
+            gun__free(l);
+            return;
+        }
+    }
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 4;
+        sub *nv = gun__realloc(l->v, ncap * sizeof *nv);
+        if (!nv)
+            return;
+        l->v = nv, l->cap = ncap;
+    }
+    sub *s = &l->v[l->n];
+    s->serial = p->serial;
+    s->key = NULL;
+    s->key_len = 0;
+    if (key) {
+        s->key = gun__strndup(key->p, key->len);
+        if (!s->key)
+            return;
+        s->key_len = key->len;
+    }
+    l->n++;
+}
+
+static void unsubscribe_all(gun__mesh *m, peer *p)
+{
+    size_t it = 0;
+    gun__map_ent *e;
+    while ((e = gun__map_next(p->subs, &it))) {
+        size_t soul_len = strnlen(e->key, e->key_len);
+        sublist *l = gun__map_get(m->subs, e->key, soul_len);
+        if (!l)
+            continue;
+        for (size_t i = 0; i < l->n;) {
+            if (l->v[i].serial == p->serial) {
+                gun__free(l->v[i].key);
+                l->v[i] = l->v[--l->n];
+            } else {
+                i++;
+            }
+        }
+        if (!l->n)
+            sublist_free(gun__map_del(m->subs, e->key, soul_len));
+    }
+    gun__map_free(p->subs, NULL);
+    p->subs = gun__map_new();
+}
+
+static peer *peer_new(gun__mesh *m, gun__conn *c)
+{
+    peer *p = gun__calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->subs = gun__map_new();
+    p->serial = ++m->next_serial;
+    if (!p->subs || gun__map_put(m->by_serial, (const char *)&p->serial, sizeof p->serial, p,
+                                 NULL)) {
+        gun__map_free(p->subs, NULL);
+        gun__free(p);
+        return NULL;
+    }
+    p->conn = c;
+    c->user = p;
+    gun__random_id(p->id, 9);
+    p->next = m->peers;
+    if (m->peers)
+        m->peers->prev = p;
+    m->peers = p;
+    return p;
+}
+
+static void peer_free(gun__mesh *m, peer *p)
+{
+    unsubscribe_all(m, p);
+    gun__map_free(p->subs, NULL);
+    gun__map_del(m->by_serial, (const char *)&p->serial, sizeof p->serial);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        m->peers = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    if (p->conn)
+        p->conn->user = NULL;
+    gun__free(p);
+}
+
+/* ---- sending ---- */
+
+/* Serializes obj (sorted keys, as node relays) into a shared frame and tracks its id so
+ * that our own messages bouncing back are dropped. */
+static gun__frame *frame_of(gun__mesh *m, const gun__json *obj)
+{
+    gun__buf *b = &m->scratch;
+    gun__buf_reset(b);
+    gun__json_write(b, obj, GUN__JSON_SORTED);
+    if (b->oom)
+        return NULL;
+    const gun__json *id = gun__json_obj_getc(obj, "#");
+    if (id && id->t == GUN__J_STR)
+        gun__dedup_track(m->dup, (gun__str){id->u.s.p, id->u.s.len}, gun__mono_ms());
+    return gun__frame_new(b->p, b->len);
+}
+
+static void send_frame(gun__mesh *m, peer *p, gun__frame *f)
+{
+    if (!peer_open(p))
+        return;
+    if (gun__conn_send(p->conn, f) == GUN_OK) {
+        m->st.msgs_out++;
+        m->st.bytes_out += f->len;
+    }
+}
+
+static void send_obj(gun__mesh *m, peer *p, const gun__json *obj)
+{
+    gun__frame *f = frame_of(m, obj);
+    if (!f) {
+        mlog(m, GUN_LOG_ERROR, "mesh: out of memory writing a message");
+        return;
+    }
+    send_frame(m, p, f);
+    gun__frame_unref(f);
+}
+
+static gun__json *new_msg(void)
+{
+    gun__json *o = gun__json_obj();
+    char id[16];
+    if (!o || gun__random_id(id, 9) || gun__json_obj_set(o, "#", 1, gun__json_str(id, 9))) {
+        gun__json_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static int set_str(gun__json *o, const char *k, const char *p, size_t len)
+{
+    return gun__json_obj_set(o, k, strlen(k), gun__json_str(p, len));
+}
+
+static void send_dam_error(gun__mesh *m, peer *p, const char *err)
+{
+    gun__json *o = new_msg();
+    if (!o)
+        return;
+    if (!set_str(o, "dam", "!", 1) && !set_str(o, "err", err, strlen(err)))
+        send_obj(m, p, o);
+    gun__json_free(o);
+}
+
+/* {"#":new,"@":to,"ok":true} or {"#":new,"@":to,"err":text} */
+static void send_ack(gun__mesh *m, peer *p, gun__str to, const char *err)
+{
+    gun__json *o = new_msg();
+    if (!o)
+        return;
+    int rc = set_str(o, "@", to.p, to.len);
+    if (!rc)
+        rc = err ? set_str(o, "err", err, strlen(err))
+                 : gun__json_obj_set(o, "ok", 2, gun__json_bool(1));
+    if (!rc)
+        send_obj(m, p, o);
+    gun__json_free(o);
+}
+
+/* ---- pushes (AXE): changes go to the peers subscribed to their soul or key ---- */
+
+static void push_timer_cb(uv_timer_t *t);
+
+void gun__mesh_changed(gun__mesh *m, gun__str soul, gun__str key, const gun__val *val,
+                       double state)
+{
+    if (m->closing || !gun__map_get(m->subs, soul.p, soul.len))
+        return;
+    if (!m->pend && !(m->pend = gun__json_obj()))
+        return;
+    gun__json *node = gun__json_obj_get(m->pend, soul.p, soul.len);
+    if (!node) {
+        node = gun__json_obj();
+        gun__json *meta = gun__json_obj();
+        if (!node || !meta || set_str(meta, "#", soul.p, soul.len) ||
+            gun__json_obj_set(meta, ">", 1, gun__json_obj()) ||
+            gun__json_obj_set(node, "_", 1, meta)) {
+            gun__json_free(node);
+            return;
+        }
+        meta = NULL;
+        if (gun__json_obj_set(m->pend, soul.p, soul.len, node))
+            return;
+    }
+    gun__json *states = gun__json_obj_getc(gun__json_obj_getc(node, "_"), ">");
+    gun__json *v = gun__val_to_json(val);
+    if (!v || !states)
+        return;
+    gun__json_obj_set(states, key.p, key.len, gun__json_num(state));
+    gun__json_obj_set(node, key.p, key.len, v);
+    if (!uv_is_active((uv_handle_t *)&m->pushtimer))
+        uv_timer_start(&m->pushtimer, push_timer_cb, 0, 0);
+}
+
+static gun__json *push_msg(gun__mesh *m, gun__json *graph)
+{
+    gun__json *o = new_msg();
+    gun__json *ok = gun__json_obj();
+    if (!o || !ok || gun__json_obj_set(ok, "@", 1, gun__json_num(2)) ||
+        gun__json_obj_set(ok, "/", 1, gun__json_num((double)m->open_peers)) ||
+        gun__json_obj_set(o, "ok", 2, ok) || gun__json_obj_set(o, "put", 3, graph)) {
+        if (!o)
+            gun__json_free(graph);
+        gun__json_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void flush_pushes(gun__mesh *m)
+{
+    gun__json *pend = m->pend;
+    m->pend = NULL;
+    if (!pend)
+        return;
+    for (size_t i = 0; i < pend->u.o.n; i++) {
+        const gun__jmember *mem = &pend->u.o.m[i];
+        sublist *l = gun__map_get(m->subs, mem->key, mem->key_len);
+        if (!l)
+            continue;
+        /* Whole-node subscribers share one frame with every changed key of the soul. */
+        gun__frame *whole = NULL;
+        for (size_t j = 0; j < l->n; j++) {
+            if (l->v[j].key)
+                continue;
+            peer *p = peer_by_serial(m, l->v[j].serial);
+            if (!p || !peer_open(p))
+                continue;
+            if (!whole) {
+                gun__json *g = gun__json_obj();
+                if (!g || gun__json_obj_set(g, mem->key, mem->key_len,
+                                            gun__json_clone(mem->val))) {
+                    gun__json_free(g);
+                    break;
+                }
+                gun__json *msg = push_msg(m, g);
+                if (!msg)
+                    break;
+                whole = frame_of(m, msg);
+                gun__json_free(msg);
+                if (!whole)
+                    break;
+            }
+            send_frame(m, p, whole);
+            m->st.pushes++;
+        }
+        gun__frame_unref(whole);
+        /* Key subscribers get only their key (if it changed), unless also whole. */
+        const gun__json *node = mem->val;
+        const gun__json *states = gun__json_obj_getc(gun__json_obj_getc(node, "_"), ">");
+        for (size_t j = 0; j < l->n; j++) {
+            sub *s = &l->v[j];
+            if (!s->key)
+                continue;
+            peer *p = peer_by_serial(m, s->serial);
+            if (!p || !peer_open(p) || gun__map_get(p->subs, mem->key, mem->key_len))
+                continue;
+            const gun__json *v = gun__json_obj_get(node, s->key, s->key_len);
+            const gun__json *st = gun__json_obj_get(states, s->key, s->key_len);
+            if (!v || !st)
+                continue;
+            gun__json *g = gun__json_obj(), *n = gun__json_obj(), *meta = gun__json_obj(),
+                      *sts = gun__json_obj();
+            if (!g || !n || !meta || !sts) {
+                gun__json_free(g), gun__json_free(n), gun__json_free(meta), gun__json_free(sts);
+                continue;
+            }
+            set_str(meta, "#", mem->key, mem->key_len);
+            gun__json_obj_set(sts, s->key, s->key_len, gun__json_clone(st));
+            gun__json_obj_set(meta, ">", 1, sts);
+            gun__json_obj_set(n, "_", 1, meta);
+            gun__json_obj_set(n, s->key, s->key_len, gun__json_clone(v));
+            gun__json_obj_set(g, mem->key, mem->key_len, n);
+            gun__json *msg = push_msg(m, g);
+            if (msg) {
+                send_obj(m, p, msg);
+                m->st.pushes++;
+                gun__json_free(msg);
+            }
+        }
+    }
+    gun__json_free(pend);
+}
+
+static void push_timer_cb(uv_timer_t *t) { flush_pushes(t->data); }
+
+/* ---- GET: answer from the store ---- */
+
+typedef struct collect {
+    gun__json *node; /* the reply node being built */
+    gun__json *states;
+    double budget;   /* lex: `%` budget; < 0 for none */
+    double used;
+    int stop_after_budget;
+    int n;
+    int err;
+} collect;
+
+static int collect_visit(void *arg, gun__str soul, gun__str key, const gun__val *val, double state)
+{
+    collect *c = arg;
+    (void)soul;
+    gun__json *v = gun__val_to_json(val);
+    if (!v || gun__json_obj_set(c->states, key.p, key.len, gun__json_num(state)) ||
+        gun__json_obj_set(c->node, key.p, key.len, v)) {
+        c->err = GUN_ENOMEM;
+        return 1;
+    }
+    c->n++;
+    if (c->stop_after_budget) {
+        /* store.js: count a value's string length, or 9 for a non-string; stop once
+         * the count reaches the limit (after adding the item). */
+        c->used += val->t == GUN__V_STR ? (double)gun__utf16_len(val->s.p, val->s.len) : 9;
+        if (c->used >= c->budget)
+            return 1;
+    }
+    return 0;
+}
+
+/* A lex object ({"*":..,">":..,"<":..,"=":..,"-":..}) into a gun__lex. Returns 0 if it
+ * is not one. */
+static int lex_from_json(const gun__json *j, gun__lex *lex)
+{
+    memset(lex, 0, sizeof *lex);
+    if (!j || j->t != GUN__J_OBJ)
+        return 0;
+    const gun__json *t;
+    if ((t = gun__json_obj_getc(j, "=")) && t->t == GUN__J_STR)
+        lex->has_eq = 1, lex->eq = (gun__str){t->u.s.p, t->u.s.len};
+    if ((t = gun__json_obj_getc(j, "*")) && t->t == GUN__J_STR)
+        lex->has_prefix = 1, lex->prefix = (gun__str){t->u.s.p, t->u.s.len};
+    if ((t = gun__json_obj_getc(j, ">")) && t->t == GUN__J_STR)
+        lex->has_gte = 1, lex->gte = (gun__str){t->u.s.p, t->u.s.len};
+    if ((t = gun__json_obj_getc(j, "<")) && t->t == GUN__J_STR)
+        lex->has_lte = 1, lex->lte = (gun__str){t->u.s.p, t->u.s.len};
+    if ((t = gun__json_obj_getc(j, "-")) && t->t != GUN__J_NULL &&
+        !(t->t == GUN__J_BOOL && !t->u.b) && !(t->t == GUN__J_NUM && t->u.n == 0))
+        lex->reverse = 1;
+    return 1;
+}
+
+static gun__json *new_node(gun__str soul, gun__json **states_out)
+{
+    gun__json *node = gun__json_obj(), *meta = gun__json_obj(), *states = gun__json_obj();
+    if (!node || !meta || !states || set_str(meta, "#", soul.p, soul.len) ||
+        gun__json_obj_set(meta, ">", 1, states)) {
+        gun__json_free(node), gun__json_free(meta);
+        if (!meta)
+            gun__json_free(states);
+        return NULL;
+    }
+    if (gun__json_obj_set(node, "_", 1, meta)) {
+        gun__json_free(node);
+        return NULL;
+    }
+    *states_out = states;
+    return node;
+}
+
+/* Reads what a get asks for into a put graph; NULL graph (and GUN_OK) when not found. */
+static int answer_get(gun__mesh *m, const gun__json *get, gun__json **graph_out)
+{
+    *graph_out = NULL;
+    const gun__json *js = gun__json_obj_getc(get, "#");
+    const gun__json *jk = gun__json_obj_getc(get, ".");
+    const gun__json *jp = gun__json_obj_getc(get, "%");
+    double budget = 1;
+    if (jp && jp->t == GUN__J_NUM && jp->u.n <= 100000)
+        budget = jp->u.n;
+    if (!js || js->t != GUN__J_STR || !js->u.s.len)
+        return GUN_EINVAL;
+    gun__str soul = {js->u.s.p, js->u.s.len};
+    collect c;
+    memset(&c, 0, sizeof c);
+    c.node = new_node(soul, &c.states);
+    if (!c.node)
+        return GUN_ENOMEM;
+    int rc;
+    gun__lex lex;
+    if (jk && jk->t == GUN__J_STR && jk->u.s.len) {
+        rc = m->store->ops->get_key(m->store->st, soul, (gun__str){jk->u.s.p, jk->u.s.len},
+                                    collect_visit, &c);
+    } else if (jk && lex_from_json(jk, &lex)) {
+        c.stop_after_budget = 1;
+        c.budget = budget;
+        rc = m->store->ops->get_node(m->store->st, soul, &lex, collect_visit, &c);
+    } else {
+        rc = m->store->ops->get_node(m->store->st, soul, NULL, collect_visit, &c);
+    }
+    if (c.err)
+        rc = c.err;
+    if (rc == GUN_ENOTFOUND || (rc == GUN_OK && c.n == 0)) {
+        gun__json_free(c.node);
+        return GUN_OK;
+    }
+    if (rc) {
+        gun__json_free(c.node);
+        return rc;
+    }
+    gun__json *g = gun__json_obj();
+    if (!g || gun__json_obj_set(g, soul.p, soul.len, c.node)) {
+        if (!g)
+            gun__json_free(c.node);
+        gun__json_free(g);
+        return GUN_ENOMEM;
+    }
+    *graph_out = g;
+    return GUN_OK;
+}
+
+/* ---- requests (client side) ---- */
+
+static void req_unlink(gun__mesh *m, req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        m->req_head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        m->req_tail = r->prev;
+    gun__map_del(m->reqs, r->id, strlen(r->id));
+}
+
+static void req_finish(gun__mesh *m, req *r, gun__mesh_reply *rep)
+{
+    req_unlink(m, r);
+    if (r->cb)
+        r->cb(r->arg, rep);
+    gun__free(r);
+}
+
+static void reqtimer_cb(uv_timer_t *t);
+
+static void arm_reqtimer(gun__mesh *m)
+{
+    if (!m->req_head) {
+        uv_timer_stop(&m->reqtimer);
+        return;
+    }
+    uint64_t now = gun__mono_ms();
+    uint64_t d = m->req_head->deadline > now ? m->req_head->deadline - now : 0;
+    uv_timer_start(&m->reqtimer, reqtimer_cb, d, 0);
+}
+
+static void reqtimer_cb(uv_timer_t *t)
+{
+    gun__mesh *m = t->data;
+    uint64_t now = gun__mono_ms();
+    while (m->req_head && m->req_head->deadline <= now) {
+        req *r = m->req_head;
+        gun__mesh_reply rep = {0};
+        if (r->kind == REQ_GET) {
+            rep.done = 1; /* a get that ran out of time is simply done */
+        } else {
+            rep.err = GUN_ETIMEDOUT;
+            rep.err_text = "Error: No ACK yet.";
+        }
+        req_finish(m, r, &rep);
+    }
+    arm_reqtimer(m);
+}
+
+static req *req_new(gun__mesh *m, req_kind kind, const char *id, gun__mesh_reply_cb cb, void *arg)
+{
+    req *r = gun__calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->kind = kind;
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->cb = cb;
+    r->arg = arg;
+    r->deadline = gun__mono_ms() + m->cfg.ack_timeout_ms;
+    if (gun__map_put(m->reqs, r->id, strlen(r->id), r, NULL)) {
+        gun__free(r);
+        return NULL;
+    }
+    r->prev = m->req_tail;
+    if (m->req_tail)
+        m->req_tail->next = r;
+    else
+        m->req_head = r;
+    m->req_tail = r;
+    if (!uv_is_active((uv_handle_t *)&m->reqtimer))
+        arm_reqtimer(m);
+    return r;
+}
+
+static void outbox_drop(gun__mesh *m, outmsg *o)
+{
+    if (o->prev)
+        o->prev->next = o->next;
+    else
+        m->out_head = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    else
+        m->out_tail = o->prev;
+    gun__map_del(m->outbox_ids, o->id, strlen(o->id));
+    m->outbox_bytes -= o->frame->len;
+    gun__frame_unref(o->frame);
+    gun__free(o);
+}
+
+/* ---- incoming ---- */
+
+static void handle_dam(gun__mesh *m, peer *p, const gun__msg *msg)
+{
+    if (gun__str_eqc(msg->dam, "!")) {
+        const gun__json *err = msg->err;
+        mlog(m, GUN_LOG_INFO, "mesh: peer %s says: %s", peer_name(p),
+             err && err->t == GUN__J_STR ? err->u.s.p : "(no text)");
+        return;
+    }
+    if (!gun__str_eqc(msg->dam, "?"))
+        return; /* "hi" and the rest: tracked only, as in Gun.js */
+    if (msg->pid.len && !p->pid[0]) {
+        if (msg->pid.len >= sizeof p->pid)
+            return;
+        memcpy(p->pid, msg->pid.p, msg->pid.len);
+        p->pid[msg->pid.len] = 0;
+        if (!strcmp(p->pid, m->pid)) {
+            mlog(m, GUN_LOG_INFO, "mesh: %s is ourselves, disconnecting", peer_name(p));
+            gun__conn_close(p->conn, "self");
+            return;
+        }
+        /* Two connections to the same node: keep the one dialed by the higher pid, so
+         * both ends drop the same one. */
+        for (peer *q = m->peers; q; q = q->next) {
+            if (q == p || !peer_open(q) || strcmp(q->pid, p->pid))
+                continue;
+            int we_dialer_wins = strcmp(m->pid, p->pid) > 0;
+            peer *drop = (p->conn->outgoing == we_dialer_wins) ? q : p;
+            mlog(m, GUN_LOG_INFO, "mesh: duplicate connection to %s, closing one", p->pid);
+            gun__conn_close(drop->conn, "duplicate");
+            if (drop == p)
+                return;
+            break;
+        }
+    }
+    if (msg->ack.len)
+        return; /* a reply to our greeting */
+    gun__json *o = new_msg();
+    if (!o)
+        return;
+    if (!set_str(o, "dam", "?", 1) && !set_str(o, "pid", m->pid, strlen(m->pid)) &&
+        !set_str(o, "@", msg->id.p, msg->id.len))
+        send_obj(m, p, o);
+    gun__json_free(o);
+}
+
+/* Merges a put graph; returns the merge error (validation or store). The change hook pushes
+ * to subscribers. Sets *deferred when some key waits for its state. */
+static int merge_put(gun__mesh *m, const gun__json *put, gun__err *e, int *deferred)
+{
+    gun__graph g;
+    *deferred = 0;
+    int rc = gun__graph_from_put(put, &g, e);
+    if (rc)
+        return rc;
+    size_t nkeys = 0;
+    for (size_t i = 0; i < g.n; i++)
+        nkeys += g.nodes[i].n;
+    gun__merge_res *res = gun__calloc(nkeys ? nkeys : 1, sizeof *res);
+    if (!res) {
+        gun__graph_free(&g);
+        return gun__fail(e, GUN_ENOMEM, "out of memory");
+    }
+    rc = gun__core_put(m->core, &g, res);
+    if (rc) {
+        gun__fail(e, rc, "storage error: %s", gun_strerror(rc));
+    } else {
+        for (size_t i = 0; i < nkeys; i++) {
+            if (res[i].result == GUN__HAM_ACCEPT)
+                m->st.put_keys_accepted++;
+            else if (res[i].result == GUN__HAM_DEFER)
+                m->st.put_keys_deferred++, *deferred = 1;
+            else
+                m->st.put_keys_ignored++;
+        }
+    }
+    gun__free(res);
+    gun__graph_free(&g);
+    return rc;
+}
+
+static void subscribe_graph(gun__mesh *m, peer *p, const gun__json *put)
+{
+    if (!p || !put || put->t != GUN__J_OBJ)
+        return;
+    for (size_t i = 0; i < put->u.o.n; i++)
+        subscribe(m, p, (gun__str){put->u.o.m[i].key, put->u.o.m[i].key_len}, NULL);
+}
+
+static void handle_reply(gun__mesh *m, peer *p, gun__msg *msg)
+{
+    gun__str to = msg->ack;
+    int deferred;
+    gun__err e;
+    if (msg->put && merge_put(m, msg->put, &e, &deferred) && e.code != GUN_ENOMEM)
+        mlog(m, GUN_LOG_DEBUG, "mesh: reply from %s dropped: %s", peer_name(p), e.msg);
+    /* Our own request? */
+    req *r = gun__map_get(m->reqs, to.p, to.len);
+    if (r) {
+        gun__mesh_reply rep = {0};
+        rep.ok = msg->ok;
+        rep.put = msg->put;
+        if (msg->err) {
+            rep.err = GUN_EIO;
+            rep.err_text = msg->err->t == GUN__J_STR ? msg->err->u.s.p : "error";
+        }
+        if (r->kind == REQ_PUT) {
+            outmsg *o = gun__map_get(m->outbox_ids, to.p, to.len);
+            if (o && !msg->err)
+                outbox_drop(m, o);
+            req_finish(m, r, &rep);
+        } else {
+            if (msg->put) {
+                /* acknowledge data we stored, as Gun.js peers do */
+                send_ack(m, p, msg->id, NULL);
+            }
+            r->answers++;
+            rep.done = r->answers >= r->asked;
+            if (rep.done) {
+                req_finish(m, r, &rep);
+            } else if (r->cb) {
+                r->cb(r->arg, &rep);
+            }
+        }
+        return;
+    }
+    {
+        /* An ack for a write of ours whose callback already timed out. */
+        outmsg *o = gun__map_get(m->outbox_ids, to.p, to.len);
+        if (o && !msg->err)
+            outbox_drop(m, o);
+    }
+    /* Someone else's: route back along the peer the request came from. */
+    peer *via = peer_by_serial(m, gun__dedup_via(m->dup, to, gun__mono_ms()));
+    if (!via || via == p)
+        return;
+    if (msg->put) {
+        subscribe_graph(m, via, msg->put);
+        subscribe_graph(m, p, msg->put);
+    }
+    send_obj(m, via, msg->obj);
+    m->st.acks_routed++;
+}
+
+static void handle_put(gun__mesh *m, peer *p, gun__msg *msg)
+{
+    gun__err e;
+    int deferred = 0;
+    m->st.puts++;
+    int rc = merge_put(m, msg->put, &e, &deferred);
+    if (rc) {
+        if (rc != GUN_ENOMEM && rc != GUN_EIO)
+            m->st.bad_put++;
+        mlog(m, GUN_LOG_DEBUG, "mesh: put %.*s from %s rejected: %s", (int)msg->id.len,
+             msg->id.p, peer_name(p), e.msg);
+        send_ack(m, p, msg->id, e.msg);
+        return;
+    }
+    /* A put with a future state is applied when due; like Gun.js we do not ack it now. */
+    if (!deferred)
+        send_ack(m, p, msg->id, NULL);
+    if (!m->cfg.super_peer) {
+        /* Not a relay: pass it on to the other peers (Gun.js's plain mesh broadcast). */
+        gun__frame *f = NULL;
+        for (peer *q = m->peers; q; q = q->next) {
+            if (q == p || !peer_open(q))
+                continue;
+            if (!f && !(f = frame_of(m, msg->obj)))
+                break;
+            send_frame(m, q, f);
+        }
+        gun__frame_unref(f);
+    }
+}
+
+/* Is peer q listed in the message's `><`? */
+static int in_seen(const gun__str *seen, const peer *q)
+{
+    const char *names[3] = {q->conn && q->conn->url ? q->conn->url : NULL, q->pid[0] ? q->pid : NULL,
+                            q->id};
+    size_t len = seen->len < 99 ? seen->len : 99;
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j < len && seen->p[j] != ',')
+            j++;
+        for (int k = 0; k < 3; k++)
+            if (names[k] && strlen(names[k]) == j - i && !memcmp(names[k], seen->p + i, j - i))
+                return 1;
+        i = j + 1;
+    }
+    return 0;
+}
+
+static void forward_get(gun__mesh *m, peer *from, gun__msg *msg, gun__str soul)
+{
+    peer *to[64];
+    size_t n = 0;
+    sublist *l = gun__map_get(m->subs, soul.p, soul.len);
+    if (l) {
+        for (size_t i = 0; i < l->n && n < 64; i++) {
+            peer *q = peer_by_serial(m, l->v[i].serial);
+            if (!q || q == from || !peer_open(q) || in_seen(&msg->seen, q))
+                continue;
+            int dup = 0;
+            for (size_t k = 0; k < n; k++)
+                dup |= to[k] == q;
+            if (!dup)
+                to[n++] = q;
+        }
+    }
+    if (!n) {
+        for (peer *q = m->peers; q && n < 64; q = q->next)
+            if (q != from && peer_open(q) && !in_seen(&msg->seen, q))
+                to[n++] = q;
+    }
+    if (!n)
+        return;
+    gun__json *o = gun__json_clone(msg->obj);
+    if (!o)
+        return;
+    if (n >= 2) {
+        gun__buf names;
+        gun__buf_init(&names);
+        for (size_t k = 0; k < n && k < SEEN_MAX; k++) {
+            if (k)
+                gun__buf_addc(&names, ',');
+            gun__buf_adds(&names, peer_name(to[k]));
+        }
+        if (!names.oom)
+            set_str(o, "><", names.p, names.len);
+        gun__buf_free(&names);
+    }
+    gun__frame *f = frame_of(m, o);
+    gun__json_free(o);
+    if (!f)
+        return;
+    for (size_t k = 0; k < n; k++)
+        send_frame(m, to[k], f);
+    gun__frame_unref(f);
+    m->st.gets_forwarded++;
+}
+
+static void handle_get(gun__mesh *m, peer *p, gun__msg *msg)
+{
+    m->st.gets++;
+    const gun__json *js = gun__json_obj_getc(msg->get, "#");
+    const gun__json *jk = gun__json_obj_getc(msg->get, ".");
+    if (!js || js->t != GUN__J_STR || !js->u.s.len)
+        return; /* lex over souls and malformed gets: nothing to serve from here */
+    gun__str soul = {js->u.s.p, js->u.s.len};
+    if (jk && jk->t == GUN__J_STR && jk->u.s.len) {
+        gun__str key = {jk->u.s.p, jk->u.s.len};
+        subscribe(m, p, soul, &key);
+    } else {
+        subscribe(m, p, soul, NULL);
+    }
+    gun__json *graph = NULL;
+    int rc = answer_get(m, msg->get, &graph);
+    if (rc) {
+        mlog(m, GUN_LOG_WARN, "mesh: get %.*s failed: %s", (int)soul.len, soul.p,
+             gun_strerror(rc));
+        send_ack(m, p, msg->id, "Error: storage read failed.");
+        return;
+    }
+    gun__json *o = new_msg();
+    if (!o) {
+        gun__json_free(graph);
+        return;
+    }
+    int send = 1;
+    rc = set_str(o, "@", msg->id.p, msg->id.len);
+    if (graph && !rc) {
+        int32_t h = gun__put_hash(graph);
+        /* The asker already has exactly this: say nothing (spec §3.6). */
+        if (msg->has_hash && msg->hash == h)
+            send = 0;
+        rc = gun__json_obj_set(o, "##", 2, gun__json_num(h));
+        if (!rc)
+            rc = gun__json_obj_set(o, "put", 3, graph);
+        else
+            gun__json_free(graph);
+        graph = NULL;
+    }
+    if (!rc && send)
+        send_obj(m, p, o);
+    gun__json_free(o);
+    forward_get(m, p, msg, soul);
+}
+
+static int predicate_ok(gun__mesh *m, const gun__msg *msg)
+{
+    if (!m->cfg.predicate)
+        return 1;
+    gun__buf b;
+    gun__buf_init(&b);
+    gun__json_write(&b, msg->obj, GUN__JSON_JS);
+    int ok = b.oom ? 0 : m->cfg.predicate(b.p, m->cfg.predicate_arg);
+    gun__buf_free(&b);
+    if (!ok)
+        m->st.predicate_dropped++;
+    return ok;
+}
+
+static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
+{
+    uint64_t now = gun__mono_ms();
+    char idbuf[16];
+    if (!msg->id.len) {
+        /* Gun.js gives an id to a message that has none. */
+        gun__random_id(idbuf, 9);
+        if (set_str(msg->obj, "#", idbuf, 9))
+            return;
+        gun__msg_bind(msg);
+    }
+    if (gun__dedup_check(m->dup, msg->id, now)) {
+        m->st.dup_dropped++;
+        return;
+    }
+    gun__str ash = {0};
+    char ashbuf[256];
+    if (msg->has_hash) {
+        gun__str base = msg->ack.len ? msg->ack : (msg->get ? msg->id : (gun__str){0});
+        if (base.len && base.len < 200) {
+            int n = snprintf(ashbuf, sizeof ashbuf, "%.*s%d", (int)base.len, base.p, msg->hash);
+            ash = (gun__str){ashbuf, (size_t)n};
+            if (gun__dedup_check(m->dup, ash, now)) {
+                m->st.dup_dropped++;
+                return;
+            }
+        }
+    }
+    if (msg->dam.len) {
+        gun__dedup_track(m->dup, msg->id, now);
+        handle_dam(m, p, msg);
+        return;
+    }
+    if (msg->put) {
+        /* Validate before the predicate sees it. */
+        gun__graph g;
+        gun__err e;
+        int rc = gun__graph_from_put(msg->put, &g, &e);
+        gun__graph_free(&g);
+        if (rc) {
+            gun__dedup_track_via(m->dup, msg->id, p->serial, now);
+            m->st.bad_put++;
+            mlog(m, GUN_LOG_DEBUG, "mesh: invalid put from %s: %s", peer_name(p), e.msg);
+            if (!msg->ack.len)
+                send_ack(m, p, msg->id, e.msg);
+            return;
+        }
+    }
+    if (!predicate_ok(m, msg)) {
+        gun__dedup_track(m->dup, msg->id, now);
+        return;
+    }
+    gun__dedup_track_via(m->dup, msg->id, p->serial, now);
+    if (ash.len)
+        gun__dedup_track(m->dup, ash, now);
+    if (msg->ack.len)
+        handle_reply(m, p, msg);
+    else if (msg->put)
+        handle_put(m, p, msg);
+    else if (msg->get)
+        handle_get(m, p, msg);
+}
+
+/* ---- transport callbacks ---- */
+
+static void resend_state(gun__mesh *m, peer *p)
+{
+    /* Re-ask remembered subscriptions (non-relays, as Gun.js clients do on `hi`). */
+    if (!m->cfg.super_peer) {
+        size_t it = 0;
+        gun__map_ent *e;
+        while ((e = gun__map_next(m->asked, &it))) {
+            size_t soul_len = strnlen(e->key, e->key_len);
+            gun__json *o = new_msg(), *get = gun__json_obj();
+            if (!o || !get) {
+                gun__json_free(o), gun__json_free(get);
+                break;
+            }
+            set_str(get, "#", e->key, soul_len);
+            if (soul_len < e->key_len)
+                set_str(get, ".", e->key + soul_len + 1, e->key_len - soul_len - 1);
+            gun__json_obj_set(o, "get", 3, get);
+            send_obj(m, p, o);
+            gun__json_free(o);
+        }
+    }
+    /* Writes nobody has acknowledged yet: the offline outbox. */
+    for (outmsg *o = m->out_head; o; o = o->next)
+        send_frame(m, p, o->frame);
+}
+
+static void t_open(void *arg, gun__conn *c)
+{
+    gun__mesh *m = arg;
+    peer *p = c->user;
+    if (!p && !(p = peer_new(m, c))) {
+        mlog(m, GUN_LOG_ERROR, "mesh: out of memory accepting %s", c->remote);
+        gun__conn_close(c, "oom");
+        return;
+    }
+    p->pid[0] = 0;
+    m->open_peers++;
+    m->st.conns_total++;
+    mlog(m, GUN_LOG_INFO, "mesh: peer %s connected (%s)", c->remote,
+         c->outgoing ? "outgoing" : "incoming");
+    if (!c->outgoing) {
+        /* The accepting side greets: {"#":id,"dam":"?","pid":pid} */
+        gun__json *o = gun__json_obj();
+        if (o && !set_str(o, "#", p->id, strlen(p->id)) && !set_str(o, "dam", "?", 1) &&
+            !set_str(o, "pid", m->pid, strlen(m->pid)))
+            send_obj(m, p, o);
+        gun__json_free(o);
+    }
+    resend_state(m, p);
+}
+
+static void t_frame(void *arg, gun__conn *c, const char *text, size_t len)
+{
+    gun__mesh *m = arg;
+    peer *p = c->user;
+    if (!p)
+        return;
+    m->st.bytes_in += len;
+    if (!len || (text[0] != '{' && text[0] != '['))
+        return; /* Gun.js ignores anything else */
+    gun__msg *msgs = NULL;
+    size_t n = 0, skipped = 0;
+    gun__err e;
+    int rc = gun__frame_parse(text, len, &m->cfg.lim, &msgs, &n, &skipped, &e);
+    if (rc) {
+        if (rc == GUN_ETOOBIG) {
+            m->st.too_big++;
+            send_dam_error(m, p, "Message too big!");
+        } else {
+            m->st.bad_json++;
+            mlog(m, GUN_LOG_DEBUG, "mesh: bad frame from %s: %s", c->remote, e.msg);
+            send_dam_error(m, p, "DAM JSON parse error.");
+        }
+        return;
+    }
+    uint64_t serial = p->serial;
+    for (size_t i = 0; i < n; i++) {
+        /* A handler may close the peer; stop feeding it then. */
+        if (!peer_by_serial(m, serial))
+            break;
+        m->st.msgs_in++;
+        hear_one(m, p, &msgs[i]);
+    }
+    gun__msgs_free(msgs, n);
+}
+
+static void t_oversize(void *arg, gun__conn *c, size_t len)
+{
+    gun__mesh *m = arg;
+    peer *p = c->user;
+    m->st.too_big++;
+    mlog(m, GUN_LOG_WARN, "mesh: message of %zu bytes from %s over the %zu byte cap", len,
+         c->remote, m->cfg.lim.max_bytes);
+    if (p)
+        send_dam_error(m, p, "Message too big!");
+}
+
+static void t_close(void *arg, gun__conn *c, const char *why)
+{
+    gun__mesh *m = arg;
+    peer *p = c->user;
+    if (!p)
+        return;
+    m->open_peers--;
+    mlog(m, GUN_LOG_INFO, "mesh: peer %s disconnected (%s)", c->remote, why);
+    unsubscribe_all(m, p);
+    /* Outgoing peers keep their peer object for the reconnect. */
+    if (!c->outgoing || m->closing)
+        peer_free(m, p);
+}
+
+static const gun__transport_cbs tcbs = {t_open, t_frame, t_oversize, t_close};
+
+/* ---- timers ---- */
+
+static void heartbeat_cb(uv_timer_t *t)
+{
+    gun__mesh *m = t->data;
+    gun__frame *f = gun__frame_new("[]", 2);
+    if (!f)
+        return;
+    for (peer *p = m->peers; p; p = p->next)
+        send_frame(m, p, f);
+    gun__frame_unref(f);
+}
+
+static void expire_cb(uv_timer_t *t)
+{
+    gun__mesh *m = t->data;
+    gun__dedup_expire(m->dup, gun__mono_ms());
+}
+
+/* ---- public ---- */
+
+int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
+{
+    if (!cfg || !cfg->loop || !cfg->core || !cfg->store)
+        return gun__fail(e, GUN_EINVAL, "mesh: loop, core and store are required");
+    gun__mesh *m = gun__calloc(1, sizeof *m);
+    if (!m)
+        return gun__fail(e, GUN_ENOMEM, "mesh: out of memory");
+    m->cfg = *cfg;
+    m->cfg.peers = NULL;
+    m->cfg.npeers = 0;
+    if (!m->cfg.ack_timeout_ms)
+        m->cfg.ack_timeout_ms = 9000;
+    if (!m->cfg.lim.max_bytes)
+        m->cfg.lim.max_bytes = 8u << 20;
+    if (!m->cfg.lim.max_depth)
+        m->cfg.lim.max_depth = 64;
+    if (!m->cfg.outbox_max)
+        m->cfg.outbox_max = 16u << 20;
+    m->loop = cfg->loop;
+    m->core = cfg->core;
+    m->store = cfg->store;
+    gun__buf_init(&m->scratch);
+    m->dup = gun__dedup_new(cfg->dedup_age_ms ? cfg->dedup_age_ms : 9000,
+                            cfg->dedup_max ? cfg->dedup_max : 100000);
+    m->by_serial = gun__map_new();
+    m->subs = gun__map_new();
+    m->reqs = gun__map_new();
+    m->outbox_ids = gun__map_new();
+    m->asked = gun__map_new();
+    if (!m->dup || !m->by_serial || !m->subs || !m->reqs || !m->outbox_ids || !m->asked ||
+        gun__random_id(m->pid, 9)) {
+        gun__mesh_free(m);
+        return gun__fail(e, GUN_ENOMEM, "mesh: out of memory");
+    }
+    uv_timer_init(m->loop, &m->heartbeat);
+    uv_timer_init(m->loop, &m->expire);
+    uv_timer_init(m->loop, &m->reqtimer);
+    uv_timer_init(m->loop, &m->pushtimer);
+    m->heartbeat.data = m->expire.data = m->reqtimer.data = m->pushtimer.data = m;
+    uv_unref((uv_handle_t *)&m->heartbeat);
+    uv_unref((uv_handle_t *)&m->expire);
+    uv_timer_start(&m->heartbeat, heartbeat_cb, HEARTBEAT_MS, HEARTBEAT_MS);
+    uv_timer_start(&m->expire, expire_cb, EXPIRE_MS, EXPIRE_MS);
+
+    gun__ws_cfg wc;
+    memset(&wc, 0, sizeof wc);
+    wc.loop = m->loop;
+    wc.host = cfg->host;
+    wc.port = cfg->port;
+    wc.path = "/gun";
+    wc.tls_cert = cfg->tls_cert;
+    wc.tls_key = cfg->tls_key;
+    wc.tls_insecure_client = cfg->tls_insecure_client;
+    /* The transport joins fragments up to the frame cap; the parser checks it again. */
+    wc.max_frame = m->cfg.lim.max_bytes;
+    wc.max_queue = cfg->max_queue;
+    wc.max_conns = cfg->max_conns;
+    wc.retry_max_ms = 2000;
+    wc.log = cfg->log;
+    wc.log_arg = cfg->log_arg;
+    wc.log_level = cfg->log_level;
+    int rc = gun__ws_new(&m->ws, &wc, &tcbs, m, e);
+    if (rc) {
+        gun__mesh_free(m);
+        return rc;
+    }
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        gun__conn *c = NULL;
+        rc = gun__ws_connect(m->ws, cfg->peers[i], &c);
+        if (rc) {
+            gun__fail(e, rc, "mesh: bad peer URL '%s'", cfg->peers[i]);
+            gun__mesh_free(m);
+            return rc;
+        }
+        if (!peer_new(m, c)) {
+            gun__mesh_free(m);
+            return gun__fail(e, GUN_ENOMEM, "mesh: out of memory");
+        }
+    }
+    *out = m;
+    return GUN_OK;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    gun__mesh *m = h->data;
+    if (--m->handles == 0)
+        gun__free(m);
+}
+
+void gun__mesh_free(gun__mesh *m)
+{
+    if (!m)
+        return;
+    m->closing = 1;
+    /* Pending callbacks learn that we are closing. */
+    while (m->req_head) {
+        gun__mesh_reply rep = {0};
+        rep.err = GUN_ECLOSED;
+        rep.done = 1;
+        req_finish(m, m->req_head, &rep);
+    }
+    if (m->ws)
+        gun__ws_free(m->ws); /* closes peers: t_close frees accepted ones */
+    while (m->peers)
+        peer_free(m, m->peers);
+    while (m->out_head)
+        outbox_drop(m, m->out_head);
+    gun__json_free(m->pend);
+    m->pend = NULL;
+    gun__dedup_free(m->dup);
+    gun__map_free(m->by_serial, NULL);
+    gun__map_free(m->subs, sublist_free);
+    gun__map_free(m->reqs, NULL);
+    gun__map_free(m->outbox_ids, NULL);
+    gun__map_free(m->asked, NULL);
+    gun__buf_free(&m->scratch);
+    if (m->heartbeat.loop) {
+        /* The timers live inside m: free it when the last one has closed. */
+        m->handles = 4;
+        uv_close((uv_handle_t *)&m->heartbeat, handle_closed);
+        uv_close((uv_handle_t *)&m->expire, handle_closed);
+        uv_close((uv_handle_t *)&m->reqtimer, handle_closed);
+        uv_close((uv_handle_t *)&m->pushtimer, handle_closed);
+    } else {
+        gun__free(m);
+    }
+}
+
+int gun__mesh_port(const gun__mesh *m) { return gun__ws_port(m->ws); }
+size_t gun__mesh_peer_count(const gun__mesh *m) { return m->open_peers; }
+const char *gun__mesh_pid(const gun__mesh *m) { return m->pid; }
+const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m) { return &m->st; }
+
+int gun__mesh_put(gun__mesh *m, const gun__json *put, gun__mesh_reply_cb cb, void *arg)
+{
+    gun__json *o = new_msg();
+    if (!o)
+        return GUN_ENOMEM;
+    gun__json *ok = gun__json_obj();
+    if (!ok || gun__json_obj_set(o, "put", 3, gun__json_clone(put)) ||
+        gun__json_obj_set(ok, "@", 1, gun__json_num(8)) ||
+        gun__json_obj_set(ok, "/", 1, gun__json_num((double)m->open_peers)) ||
+        gun__json_obj_set(o, "ok", 2, ok)) {
+        if (!ok)
+            gun__json_free(ok);
+        gun__json_free(o);
+        return GUN_ENOMEM;
+    }
+    const gun__json *jid = gun__json_obj_getc(o, "#");
+    char id[16];
+    snprintf(id, sizeof id, "%s", jid->u.s.p);
+    gun__frame *f = frame_of(m, o);
+    gun__json_free(o);
+    if (!f)
+        return GUN_ENOMEM;
+    outmsg *om = gun__calloc(1, sizeof *om);
+    if (!om || gun__map_put(m->outbox_ids, id, strlen(id), om, NULL)) {
+        gun__free(om);
+        gun__frame_unref(f);
+        return GUN_ENOMEM;
+    }
+    snprintf(om->id, sizeof om->id, "%s", id);
+    om->frame = f;
+    om->prev = m->out_tail;
+    if (m->out_tail)
+        m->out_tail->next = om;
+    else
+        m->out_head = om;
+    m->out_tail = om;
+    m->outbox_bytes += f->len;
+    while (m->outbox_bytes > m->cfg.outbox_max && m->out_head != om) {
+        mlog(m, GUN_LOG_WARN,
+             "mesh: offline outbox over %zu bytes: oldest unacknowledged write %s is no "
+             "longer re-sent (it stays in the local store)",
+             m->cfg.outbox_max, m->out_head->id);
+        outbox_drop(m, m->out_head);
+    }
+    if (cb && !req_new(m, REQ_PUT, id, cb, arg)) {
+        outbox_drop(m, om);
+        return GUN_ENOMEM;
+    }
+    for (peer *p = m->peers; p; p = p->next)
+        send_frame(m, p, f);
+    return GUN_OK;
+}
+
+int gun__mesh_get(gun__mesh *m, gun__str soul, const gun__str *key, gun__mesh_reply_cb cb,
+                  void *arg)
+{
+    gun__buf *b = &m->scratch;
+    gun__buf_reset(b);
+    gun__buf_add(b, soul.p, soul.len);
+    if (key) {
+        gun__buf_addc(b, 0);
+        gun__buf_add(b, key->p, key->len);
+    }
+    if (b->oom || gun__map_put(m->asked, b->p, b->len, (void *)1, NULL))
+        return GUN_ENOMEM;
+    gun__json *o = new_msg(), *get = gun__json_obj();
+    if (!o || !get || set_str(get, "#", soul.p, soul.len) ||
+        (key && set_str(get, ".", key->p, key->len)) || gun__json_obj_set(o, "get", 3, get)) {
+        gun__json_free(o);
+        return GUN_ENOMEM;
+    }
+    char id[16];
+    snprintf(id, sizeof id, "%s", gun__json_obj_getc(o, "#")->u.s.p);
+    gun__frame *f = frame_of(m, o);
+    gun__json_free(o);
+    if (!f)
+        return GUN_ENOMEM;
+    size_t asked = 0;
+    for (peer *p = m->peers; p; p = p->next)
+        if (peer_open(p))
+            asked++;
+    if (!asked) {
+        gun__frame_unref(f);
+        if (cb) {
+            gun__mesh_reply rep = {0};
+            rep.done = 1;
+            cb(arg, &rep);
+        }
+        return GUN_OK;
+    }
+    if (cb) {
+        req *r = req_new(m, REQ_GET, id, cb, arg);
+        if (!r) {
+            gun__frame_unref(f);
+            return GUN_ENOMEM;
+        }
+        r->asked = asked;
+    }
+    for (peer *p = m->peers; p; p = p->next)
+        send_frame(m, p, f);
+    gun__frame_unref(f);
+    return GUN_OK;
+}
+
+void gun__mesh_cancel(gun__mesh *m, void *arg)
+{
+    for (req *r = m->req_head; r; r = r->next)
+        if (r->arg == arg)
+            r->cb = NULL;
+}

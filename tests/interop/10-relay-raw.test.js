@@ -1,0 +1,99 @@
+'use strict';
+// Raw Gun frames against our relay and the Gun.js relay, side by side: greeting, put/ack,
+// get whole/key/missing, batches, duplicate ids, heartbeats, dam "?".
+const test = require('node:test');
+const assert = require('node:assert');
+const { startRelay, startGunRelay, rawPeer, sleep } = require('./lib/harness');
+
+const T0 = 1700000000000;
+const alice = {
+  alice: { _: { '#': 'alice', '>': { name: T0, age: T0, car: T0 } }, name: 'Alice', age: 30, car: { '#': 'alice/car' } },
+  'alice/car': { _: { '#': 'alice/car', '>': { color: T0 + 0.5 } }, color: 'red' },
+};
+
+// Java String.hashCode over UTF-16 units of the sorted JSON, as Gun's `##`.
+function sortedJSON(v) {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return '[' + v.map(sortedJSON).join(',') + ']';
+  return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + sortedJSON(v[k])).join(',') + '}';
+}
+function hash(s) { let c = 0; for (let i = 0; i < s.length; i++) { c = ((c << 5) - c) + s.charCodeAt(i); c |= 0; } return c; }
+
+async function scenario(relay) {
+  const out = {};
+  const a = await rawPeer(relay.ws);
+  const hi = await a.wait((m) => m.dam === '?', 3000, 'greeting');
+  out.greeting = typeof hi['#'] === 'string' && typeof hi.pid === 'string' && !hi['@'];
+
+  a.send({ '#': 'put1', put: alice });
+  const ack = await a.reply('put1', 3000);
+  out.putAck = ack.ok === true && !ack.err;
+
+  a.send({ '#': 'get1', get: { '#': 'alice' } });
+  const r1 = await a.wait((m) => m['@'] === 'get1' && m.put, 3000, 'get whole');
+  out.getWhole = r1.put.alice;
+  out.getWholeHashOk = r1['##'] === hash(sortedJSON(r1.put));
+
+  a.send({ '#': 'get2', get: { '#': 'alice', '.': 'name' } });
+  const r2 = await a.wait((m) => m['@'] === 'get2' && m.put, 3000, 'get key');
+  out.getKey = r2.put;
+
+  a.send({ '#': 'get3', get: { '#': 'nobody' } });
+  const r3 = await a.reply('get3', 3000);
+  out.missingSoul = !('put' in r3);
+  a.send({ '#': 'get4', get: { '#': 'alice', '.': 'zzz' } });
+  const r4 = await a.reply('get4', 3000);
+  out.missingKey = !('put' in r4);
+
+  // dam "?" from the client is answered with our pid, in reply
+  a.send({ '#': 'hi1', dam: '?', pid: 'RAWCLIENT1' });
+  const r5 = await a.reply('hi1', 3000);
+  out.damReply = r5.dam === '?' && r5.pid === hi.pid;
+
+  // a batch: a put and a get in one frame, then a heartbeat
+  a.send([{ '#': 'b1', put: { bob: { _: { '#': 'bob', '>': { name: T0 } }, name: 'Bob' } } }, { '#': 'b2', get: { '#': 'bob' } }]);
+  a.send('[]');
+  const r6 = await a.reply('b1', 3000);
+  const r7 = await a.wait((m) => m['@'] === 'b2' && m.put, 3000, 'batch get');
+  out.batch = r6.ok === true && r7.put.bob.name === 'Bob';
+
+  // a duplicate id is dropped: one ack only
+  const dupPut = { '#': 'dup1', put: { carl: { _: { '#': 'carl', '>': { n: T0 } }, n: 1 } } };
+  a.send(dupPut);
+  a.send(dupPut);
+  await a.reply('dup1', 3000);
+  await sleep(600);
+  out.dupAcks = a.msgs.filter((m) => m['@'] === 'dup1').length;
+
+  // equal state, greater value wins and is pushed to the subscriber (we did get alice)
+  a.send({ '#': 'eq2', put: { alice: { _: { '#': 'alice', '>': { name: T0 } }, name: 'Zed' } } });
+  const push = await a.wait((m) => !m['@'] && m.put && m.put.alice && m.put.alice.name === 'Zed', 3000, 'push');
+  out.push = { hasOk: !!push.ok, put: push.put };
+  a.close();
+  return out;
+}
+
+test('raw frames: our relay and the Gun.js relay agree', async (t) => {
+  const gunjs = await startGunRelay();
+  const ours = await startRelay();
+  try {
+    const [rg, ro] = [await scenario(gunjs), await scenario(ours)];
+    for (const r of [rg, ro]) {
+      assert.ok(r.greeting, 'greets with dam ?');
+      assert.ok(r.putAck, 'acks the put');
+      assert.deepStrictEqual(r.getWhole, alice.alice);
+      assert.ok(r.getWholeHashOk, '## is the hash of the sorted put');
+      assert.deepStrictEqual(r.getKey, { alice: { _: { '#': 'alice', '>': { name: T0 } }, name: 'Alice' } });
+      assert.ok(r.missingSoul && r.missingKey, 'not found is an ack without put');
+      assert.ok(r.damReply, 'dam ? answered with pid');
+      assert.ok(r.batch, 'batch handled');
+      assert.strictEqual(r.dupAcks, 1, 'duplicate id dropped');
+      assert.ok(r.push.hasOk);
+      assert.deepStrictEqual(r.push.put, { alice: { _: { '#': 'alice', '>': { name: T0 } }, name: 'Zed' } });
+    }
+    assert.deepStrictEqual(ro, rg);
+  } finally {
+    await ours.stop();
+    await gunjs.stop();
+  }
+});
