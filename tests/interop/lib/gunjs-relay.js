@@ -8,6 +8,6 @@ const Gun = require('gun');
 const server = http.createServer(Gun.serve(process.cwd()));
 const peers = (process.env.GUNJS_PEERS || '').split(',').filter(Boolean);
 Gun({ web: server, peers, multicast: false, radisk: process.env.GUNJS_RADISK !== 'false', file: 'radata' });
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.GUNJS_PORT || 0), '127.0.0.1', () => {
   console.log(`listening on ${server.address().port}`);
 });

@@ -58,10 +58,10 @@ async function startRelay(extra, env) {
 
 // The Gun.js relay, as examples/http.js runs it, on a free port, with its own radata folder.
 async function startGunRelay(opts) {
-  const dir = tmpdir('gunjs-relay-');
+  const dir = (opts && opts.dir) || tmpdir('gunjs-relay-');
   const child = spawn(process.execPath, [path.join(__dirname, 'gunjs-relay.js')], {
     stdio: ['ignore', 'pipe', 'pipe'], cwd: dir,
-    env: childEnv({ GUNJS_PEERS: (opts && opts.peers || []).join(','), GUNJS_RADISK: opts && opts.radisk === false ? 'false' : 'true' }) });
+    env: childEnv({ GUNJS_PEERS: (opts && opts.peers || []).join(','), GUNJS_RADISK: opts && opts.radisk === false ? 'false' : 'true', GUNJS_PORT: String(opts && opts.port || 0) }) });
   let err = '';
   child.stderr.on('data', (d) => { err += d; });
   const m = await waitLine(child, /listening on (\d+)/, 15000, 'Gun.js relay');

@@ -1,0 +1,66 @@
+'use strict';
+// Relay to relay: a write on one relay reaches a reader on another, subscriptions carry later
+// updates across, and a triangle of relays does not loop.
+const test = require('node:test');
+const assert = require('node:assert');
+const { startRelay, gunClient, rawPeer, sleep, until } = require('./lib/harness');
+
+const T0 = 1700000000000;
+const once = (chain) => new Promise((resolve) => chain.once((v) => resolve(v)));
+
+test('a client on relay 2 reads what a client on relay 1 wrote, and sees updates', { timeout: 60000 }, async () => {
+  const r1 = await startRelay();
+  const r2 = await startRelay(['--peers', r1.url]);
+  try {
+    const a = gunClient(r1.url);
+    const b = gunClient(r2.url);
+    await new Promise((resolve) => a.get('shared').put({ msg: 'hello' }, resolve));
+    assert.strictEqual(await once(b.get('shared').get('msg')), 'hello');
+    const seen = [];
+    b.get('shared').get('msg').on((v) => seen.push(v));
+    await sleep(300);
+    a.get('shared').get('msg').put('update 1');
+    await until(() => seen.includes('update 1'), 5000, 'update through two relays');
+    a.get('shared').get('msg').put('update 2');
+    await until(() => seen[seen.length - 1] === 'update 2', 5000, 'second update');
+  } finally {
+    await r2.stop();
+    await r1.stop();
+  }
+});
+
+test('a triangle of three relays does not loop', { timeout: 60000 }, async () => {
+  const r1 = await startRelay();
+  const r2 = await startRelay(['--peers', r1.url]);
+  const r3 = await startRelay(['--peers', `${r1.url},${r2.url}`]);
+  try {
+    await sleep(1000); // let the dials settle
+    const subs = [];
+    for (const r of [r1, r2, r3]) {
+      const p = await rawPeer(r.ws);
+      p.send({ '#': 'sub' + r.port, get: { '#': 'tri' } });
+      subs.push(p);
+    }
+    await sleep(500);
+    const w = await rawPeer(r1.ws);
+    w.send({ '#': 'tri1', put: { tri: { _: { '#': 'tri', '>': { v: T0 } }, v: 1 } } });
+    await w.reply('tri1', 5000);
+    // the change reaches the subscribers on every relay
+    for (const p of subs) {
+      await p.wait((m) => m.put && m.put.tri && m.put.tri.v === 1, 5000, 'change on ' + p.url);
+    }
+    await sleep(2500);
+    // ...and then the mesh goes quiet: a loop would keep delivering copies
+    const counts = subs.map((p) => p.msgs.filter((m) => m.put && m.put.tri).length);
+    for (const c of counts) assert.ok(c >= 1 && c <= 4, `copies seen by a subscriber: ${counts}`);
+    const before = subs.map((p) => p.msgs.length);
+    await sleep(1500);
+    assert.deepStrictEqual(subs.map((p) => p.msgs.length), before, 'no more frames after the change settled');
+    for (const p of subs) p.close();
+    w.close();
+  } finally {
+    await r3.stop();
+    await r2.stop();
+    await r1.stop();
+  }
+});
