@@ -264,8 +264,11 @@ int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
     while (i < m && a[i] == b[i])
         i++;
     /* Back up to the start of the code point we stopped in. */
-    /* a may end exactly at i (a prefix of b): the byte there is b's. */
-    while (i > 0 && ((unsigned char)(i < alen ? a[i] : b[i]) & 0xC0) == 0x80)
+    /* One is a prefix of the other: in well-formed text it ends on a code point, so the
+     * shorter sorts first, as in JS. */
+    if (i == m)
+        return (alen > blen) - (alen < blen);
+    while (i > 0 && ((unsigned char)a[i] & 0xC0) == 0x80)
         i--;
     j = i;
     uint32_t pa = 0, pb = 0;
