@@ -128,7 +128,8 @@ int gun__dedup_check(gun__dedup *d, gun__str id, uint64_t now_ms);
 int gun__dedup_track(gun__dedup *d, gun__str id, uint64_t now_ms);
 /* dup.track plus dup.s[id].via: records the peer a message came from (an opaque serial,
  * 0 = this node) so replies can be routed back along it. A later track of the same id keeps
- * the first via. */
+ * the first via (the first nonzero one: gun__dedup_track records none); a sighting after
+ * the window has passed starts afresh. */
 int gun__dedup_track_via(gun__dedup *d, gun__str id, uint64_t via, uint64_t now_ms);
 /* The via recorded for id, or 0 when unknown or expired. Does not refresh the entry. */
 uint64_t gun__dedup_via(const gun__dedup *d, gun__str id, uint64_t now_ms);
@@ -185,9 +186,5 @@ int64_t gun__core_next_due(const gun__core *c);
  * gets the code; GUN_OK otherwise). */
 size_t gun__core_run_due(gun__core *c, int *err);
 
-/* Seeded 64-bit hash (SipHash-1-3) for tables keyed by peer-chosen strings. */
-uint64_t gun__hash64(const void *p, size_t len, const uint64_t key[2]);
-/* Fills key with random bits (a fixed key if the system has no randomness). */
-void gun__hash_seed(uint64_t key[2]);
 
 #endif

@@ -1,5 +1,6 @@
 /* Open-addressing hash map with linear probing and backward-shift deletion (no tombstones,
- * so lookups stay short under churn). Keys are copied; values belong to the caller. */
+ * so lookups stay short under churn), SipHash-seeded per map. Keys are copied; values
+ * belong to the caller. */
 #include <string.h>
 
 #include "util.h"
@@ -8,20 +9,8 @@ struct gun__map {
     gun__map_ent *slots; /* key == NULL: empty */
     size_t cap;          /* power of two */
     size_t n;
+    uint64_t key[2];     /* hash seed: keys often come from peers */
 };
-
-static uint64_t hash_bytes(const void *p, size_t len)
-{
-    /* FNV-1a with a final avalanche: fast for short keys (souls, ids). */
-    const unsigned char *s = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ s[i]) * 1099511628211ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
 
 gun__map *gun__map_new(void)
 {
@@ -29,6 +18,7 @@ gun__map *gun__map_new(void)
     if (!m)
         return NULL;
     m->cap = 16;
+    gun__hash_seed(m->key);
     m->slots = gun__calloc(m->cap, sizeof *m->slots);
     if (!m->slots) {
         gun__free(m);
@@ -87,13 +77,13 @@ static int grow(gun__map *m)
 
 void *gun__map_get(const gun__map *m, const char *key, size_t len)
 {
-    const gun__map_ent *e = &m->slots[find(m, key, len, hash_bytes(key, len))];
+    const gun__map_ent *e = &m->slots[find(m, key, len, gun__hash64(key, len, m->key))];
     return e->key ? e->val : NULL;
 }
 
 int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old)
 {
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = gun__hash64(key, len, m->key);
     size_t i = find(m, key, len, h);
     gun__map_ent *e = &m->slots[i];
     if (e->key) {
@@ -123,7 +113,7 @@ int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old
 
 void *gun__map_del(gun__map *m, const char *key, size_t len)
 {
-    size_t mask = m->cap - 1, i = find(m, key, len, hash_bytes(key, len));
+    size_t mask = m->cap - 1, i = find(m, key, len, gun__hash64(key, len, m->key));
     gun__map_ent *e = &m->slots[i];
     if (!e->key)
         return NULL;

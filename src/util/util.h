@@ -101,6 +101,12 @@ double gun__now_ms(void);
 uint64_t gun__mono_ms(void);
 
 
+/* Seeded 64-bit hash (SipHash-1-3) for tables keyed by peer-chosen strings: crafted
+ * collisions cannot turn them into lists. */
+uint64_t gun__hash64(const void *p, size_t len, const uint64_t key[2]);
+/* Fills key with random bits (a fixed key if the system has no randomness). */
+void gun__hash_seed(uint64_t key[2]);
+
 /* ---- string-keyed hash map (keys copied, values are the caller's) ---- */
 typedef struct gun__map gun__map;
 typedef struct gun__map_ent {

@@ -1,0 +1,112 @@
+/* Store handles and the lex matcher every backend shares. */
+#include "store.h"
+
+#include <string.h>
+
+int gun__store_open(gun__store *s, const gun__store_ops *ops, const gun__store_cfg *cfg,
+                    gun__err *e)
+{
+    memset(s, 0, sizeof *s);
+    if (!ops || ops->version != GUN__STORE_OPS_VERSION)
+        return gun__fail(e, GUN_EINVAL, "store: ops table version %d, want %d",
+                         ops ? ops->version : -1, GUN__STORE_OPS_VERSION);
+    gun__store_cfg none = {0};
+    void *st = NULL;
+    int rc = ops->open(&st, cfg ? cfg : &none, e);
+    if (rc != GUN_OK)
+        return rc;
+    s->ops = ops;
+    s->st = st;
+    return GUN_OK;
+}
+
+void gun__store_close(gun__store *s)
+{
+    if (s && s->ops) {
+        s->ops->close(s->st);
+        s->ops = NULL;
+        s->st = NULL;
+    }
+}
+
+/* Next UTF-16 code unit of WTF-8 text (malformed bytes as U+FFFD, as gun__utf16_cmp). */
+static uint32_t unit_next(const char *p, size_t len, size_t *i, uint32_t *low)
+{
+    if (*low) {
+        uint32_t u = *low;
+        *low = 0;
+        return u;
+    }
+    uint32_t cp;
+    size_t n = gun__wtf8_decode(p + *i, len - *i, &cp);
+    if (!n) {
+        *i += 1;
+        return 0xFFFD;
+    }
+    *i += n;
+    if (cp >= 0x10000) {
+        cp -= 0x10000;
+        *low = 0xDC00 + (cp & 0x3FF);
+        return 0xD800 + (cp >> 10);
+    }
+    return cp;
+}
+
+int gun__lex_has_prefix(gun__str key, gun__str prefix)
+{
+    if (prefix.len <= key.len && (prefix.len == 0 || memcmp(key.p, prefix.p, prefix.len) == 0))
+        return 1;
+    /* Not a byte prefix, yet JS's startsWith can still hold: a prefix ending in a lone
+     * high surrogate matches the first half of an astral character in key. */
+    size_t i = 0, j = 0;
+    uint32_t li = 0, lj = 0;
+    while (j < prefix.len || lj) {
+        if (i >= key.len && !li)
+            return 0;
+        if (unit_next(prefix.p, prefix.len, &j, &lj) != unit_next(key.p, key.len, &i, &li))
+            return 0;
+    }
+    return 1;
+}
+
+int gun__lex_match(const gun__lex *lex, gun__str key)
+{
+    if (!lex)
+        return 1;
+    if (lex->has_eq && !gun__str_eq(key, lex->eq))
+        return 0;
+    if (lex->has_prefix && !gun__lex_has_prefix(key, lex->prefix))
+        return 0;
+    if (lex->has_gte && gun__utf16_cmp(key.p, key.len, lex->gte.p, lex->gte.len) < 0)
+        return 0;
+    if (lex->has_lte && gun__utf16_cmp(key.p, key.len, lex->lte.p, lex->lte.len) > 0)
+        return 0;
+    return 1;
+}
+
+int gun__lex_below(const gun__lex *lex, gun__str key)
+{
+    if (!lex)
+        return 0;
+    if (lex->has_eq && gun__utf16_cmp(key.p, key.len, lex->eq.p, lex->eq.len) < 0)
+        return 1;
+    if (lex->has_prefix && gun__utf16_cmp(key.p, key.len, lex->prefix.p, lex->prefix.len) < 0)
+        return 1;
+    if (lex->has_gte && gun__utf16_cmp(key.p, key.len, lex->gte.p, lex->gte.len) < 0)
+        return 1;
+    return 0;
+}
+
+int gun__lex_above(const gun__lex *lex, gun__str key)
+{
+    if (!lex)
+        return 0;
+    if (lex->has_eq && gun__utf16_cmp(key.p, key.len, lex->eq.p, lex->eq.len) > 0)
+        return 1;
+    if (lex->has_prefix && gun__utf16_cmp(key.p, key.len, lex->prefix.p, lex->prefix.len) > 0 &&
+        !gun__lex_has_prefix(key, lex->prefix))
+        return 1;
+    if (lex->has_lte && gun__utf16_cmp(key.p, key.len, lex->lte.p, lex->lte.len) > 0)
+        return 1;
+    return 0;
+}
