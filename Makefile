@@ -1,10 +1,12 @@
 # The README's two commands (make run, make test) plus conveniences. CMake does the building.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build asan bootstrap run test test-unit test-asan test-node fuzz clean install
+.PHONY: all build asan fuzz-build bootstrap run test test-unit test-asan test-fuzz test-node fuzz clean install
 
 all: build
 
@@ -18,6 +20,12 @@ asan:
 	@cmake --build $(ASAN_BUILD) -j $(JOBS) 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
 	@test -f $(ASAN_BUILD)/unit_tests
 
+# libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
+fuzz-build:
+	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DGUN_BUILD_FUZZ=ON \
+	  -DGUN_BUILD_TESTS=OFF -DGUN_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
+
 bootstrap:
 	@scripts/bootstrap
 
@@ -30,8 +38,8 @@ run: bootstrap build
 	  $(BUILD)/basic; \
 	fi
 
-test: bootstrap build asan
-	@$(MAKE) --no-print-directory test-unit test-asan test-node
+test: bootstrap build asan fuzz-build
+	@$(MAKE) --no-print-directory test-unit test-asan test-fuzz test-node
 
 test-unit:
 	@echo "== unit tests (Criterion)"
@@ -42,6 +50,24 @@ test-asan:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(ASAN_BUILD)/unit_tests --jobs $(JOBS)
 
+# Regression: every fuzz target runs each file of its corpus once.
+test-fuzz:
+	@echo "== fuzz targets over their corpora (regression)"
+	@set -e; n=0; for t in $(FUZZ_BUILD)/fuzz_*; do \
+	  [ -x "$$t" ] || continue; name=$${t##*/fuzz_}; \
+	  $$t -runs=0 tests/fuzz/corpus/$$name >/dev/null 2>&1 || { echo "fuzz_$$name: FAILED on its corpus"; \
+	    $$t -runs=0 tests/fuzz/corpus/$$name 2>&1 | tail -30; exit 1; }; \
+	  echo "fuzz_$$name: corpus of $$(ls tests/fuzz/corpus/$$name | wc -l) inputs ok"; n=$$((n+1)); done; \
+	  echo "fuzz: $$n passed, 0 failed"
+
+# Fuzz each target for FUZZ_SECONDS (new inputs go to build-fuzz/corpus-NAME, seeds stay put).
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_BUILD)/fuzz_*; do \
+	  [ -x "$$t" ] || continue; name=$${t##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus-$$name; \
+	  echo "== fuzz_$$name for $(FUZZ_SECONDS) s"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus-$$name tests/fuzz/corpus/$$name 2>&1 \
+	    | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; done
+
 test-node:
 	@echo "== interop tests (node --test, real gun@0.2020.1241)"
 	@GUN_BUILD=$(abspath $(BUILD)) node --test --test-concurrency=2 tests/interop/
@@ -50,4 +76,4 @@ install: build
 	@cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
