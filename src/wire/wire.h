@@ -1,5 +1,6 @@
 /* wire: JSON in (jansson) -> our own tree and message views; JS-exact JSON out; `##`.
- * jansson types never leave this module. */
+ * jansson types never leave this module. Nothing here keeps state between calls: every
+ * function is safe from any thread on distinct trees. Decisions: docs/wire.md. */
 #ifndef GUN_WIRE_H
 #define GUN_WIRE_H
 
@@ -23,7 +24,9 @@ typedef struct gun__jmember {
 } gun__jmember;
 
 /* A JSON value. Objects keep insertion order; setting an existing key replaces the value
- * in place (JS semantics: last duplicate wins, first position kept). */
+ * in place (JS semantics: last duplicate wins, first position kept). Read members through
+ * u.o.m / u.o.n freely, but change objects only through the calls below: objects of 16+
+ * members keep a hash index in the same block as u.o.m. Lookups are O(1) on average. */
 struct gun__json {
     gun__jtype t;
     union {
@@ -52,25 +55,49 @@ gun__json *gun__json_arr(void);
 gun__json *gun__json_obj(void);
 void gun__json_free(gun__json *j);
 gun__json *gun__json_clone(const gun__json *j);
-/* Takes ownership of v (freed on failure too). */
+/* Both take ownership of v (freed on failure too). GUN_OK, GUN_ENOMEM, GUN_EINVAL (wrong
+ * container type or NULL v). obj_set copies the key. */
 int gun__json_arr_push(gun__json *arr, gun__json *v);
 int gun__json_obj_set(gun__json *obj, const char *key, size_t key_len, gun__json *v);
 /* NULL when absent or when obj is not an object. */
 gun__json *gun__json_obj_get(const gun__json *obj, const char *key, size_t key_len);
 gun__json *gun__json_obj_getc(const gun__json *obj, const char *key);
-int gun__json_obj_del(gun__json *obj, const char *key, size_t key_len); /* 1 if removed */
+/* 1 if removed, 0 if absent; keeps the order of the others; O(n). */
+int gun__json_obj_del(gun__json *obj, const char *key, size_t key_len);
+/* Appends a member known to be absent: takes key (gun__malloc'd, NUL-terminated, key_len
+ * bytes) and v, frees both on failure. For parsers and builders that already guarantee
+ * unique keys; obj_set is the general call. GUN_OK / GUN_ENOMEM. */
+int gun__json_obj_append(gun__json *obj, char *key, size_t key_len, gun__json *v);
 
-/* Limits checked before allocation. */
+/* Limits checked before allocation. A NULL gun__limits, or a 0 field, means the gun_opts
+ * defaults (8 MiB, depth 64). */
 typedef struct gun__limits {
     size_t max_bytes;   /* input text length cap */
     uint32_t max_depth; /* nesting depth cap ([[1]] has depth 2) */
 } gun__limits;
 
-/* Parses one JSON text. Errors (in e, with byte offset): GUN_ETOOBIG, GUN_EDEPTH (both
- * checked by a byte scan before jansson runs), GUN_EJSON (syntax, bad UTF-8, NUL in a key),
- * GUN_ENOMEM. Numbers are doubles (JS). */
+/* Hard ceiling on max_depth (larger caps are clamped): jansson's own parser stops at 2048
+ * levels counting the innermost scalar, and the tree walks recurse once per level. */
+#define GUN__JSON_DEPTH_CEIL 2047u
+/* The effective caps of lim (defaults filled in, depth clamped to the ceiling). */
+void gun__limits_get(const gun__limits *lim, size_t *max_bytes, uint32_t *max_depth);
+
+/* Parses one JSON text (any value at the top). text is lent for the call; on success *out
+ * is a new tree the caller frees. Accepts what JSON.parse accepts, with three exceptions:
+ * NUL in a key, numbers beyond the double range (JSON.parse: Infinity), nesting past the
+ * caps. Lone surrogate escapes are kept as WTF-8. Numbers are doubles (JS).
+ * Errors (in e, with byte offset): GUN_ETOOBIG, GUN_EDEPTH (both from a byte scan before
+ * anything is allocated), GUN_EJSON (syntax, bad UTF-8, raw NUL byte, NUL in a key, number
+ * overflow), GUN_ENOMEM. */
 int gun__json_parse(const char *text, size_t len, const gun__limits *lim, gun__json **out,
                     gun__err *e);
+
+/* The built-in strict parser behind gun__json_parse: jansson's rules (RFC 8259, strict
+ * UTF-8, no NUL in keys, overflowing numbers refused) plus lone surrogate escapes, which it
+ * keeps as WTF-8 and reports in *lone (may be NULL). gun__json_parse uses it only for texts
+ * jansson refuses and only when *lone is set; exposed for the differential tests. */
+int gun__json_parse_builtin(const char *text, size_t len, const gun__limits *lim,
+                            gun__json **out, int *lone, gun__err *e);
 
 /* Writer modes. */
 typedef enum gun__jmode {
@@ -80,6 +107,10 @@ typedef enum gun__jmode {
                             (YSON) emit and what `##` and SEA hash */
 } gun__jmode;
 
+/* Appends j (NULL writes null) to b; a failed allocation sets b->oom, as every append does.
+ * Strings are WTF-8; bytes that are not (only API callers can make such strings) are
+ * written as U+FFFD, as a decoder would have handed them to JS. Recursion follows the tree's
+ * depth: trees deeper than GUN__JSON_DEPTH_CEIL must not be built by hand. */
 void gun__json_write(gun__buf *b, const gun__json *j, gun__jmode mode);
 /* Number::toString: shortest round-trip digits, ECMAScript layout; -0 -> "0";
  * NaN/Infinity -> "null" (as JSON.stringify). */
@@ -87,10 +118,14 @@ void gun__json_write_num(gun__buf *b, double n);
 /* A JSON string literal with JS escaping ("\"", "\\", \b\f\n\r\t, other controls and lone
  * surrogates as \u00xx / \udxxx; nothing else escaped). */
 void gun__json_write_str(gun__buf *b, const char *p, size_t len);
-/* Writes n into out (>= 32 bytes) as Number::toString; returns the length. */
+/* Writes n into out (>= 32 bytes, NUL-terminated) as Number::toString, so "NaN",
+ * "Infinity" and "-Infinity" for those; returns the length. About 20-100 ns for values
+ * Gun sees (integers, states), about 5 us for extreme exponents (docs/wire.md). */
 size_t gun__num_to_str(double n, char *out);
 
-/* `##`: Java hashCode of the sorted JSON of a put graph. */
+/* `##`: Java hashCode of the sorted JSON of a put graph, computed while walking the tree
+ * (no text is built). Never fails: without memory for sorting a large object it picks keys
+ * by scanning instead. NULL gives 0. */
 int32_t gun__put_hash(const gun__json *put);
 
 /* A message: views into its JSON object, which owns all memory. */
@@ -110,8 +145,11 @@ typedef struct gun__msg {
     int32_t hash; /* '##' */
 } gun__msg;
 
-/* Parses a frame: one message object or a batch array ("[]" is a heartbeat: *n = 0).
- * Items of a batch that are not objects are skipped and counted in *skipped (may be NULL).
+/* Parses a frame: one message object or a batch array ("[]" is a heartbeat: *n = 0). As in
+ * Gun.js, the first byte decides: '{' or '[', anything else (leading space too) is
+ * GUN_ENOTMSG without parsing. Items of a batch that are not objects are skipped and counted
+ * in *skipped (may be NULL); Gun.js would re-parse a string item as a frame, we do not.
+ * '##' is bound only when it is an integer in int32 range.
  * Field type errors (e.g. '#' not a string) leave that view empty; the raw object keeps
  * the value. On success *msgs is an array of *n messages: free with gun__msgs_free.
  * Errors: as gun__json_parse, plus GUN_ENOTMSG for a frame that is neither. */
