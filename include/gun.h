@@ -98,7 +98,8 @@ typedef void (*gun_log_cb)(gun_log_level level, const char *msg, void *arg);
 /* Options (the Rust port's GunOptions, in C). */
 
 typedef struct gun_opts {
-    /* Loop to run on (a uv_loop_t *). NULL: the instance starts and owns its own loop thread. */
+    /* Loop to run on (a uv_loop_t *). NULL: the instance starts and owns its own loop thread.
+     * With a caller's loop, call gun_open and gun_close on the thread that runs that loop. */
     void *loop;
     /* Milliseconds added to the wall clock for states (Gun.state.drift). Default 0. */
     double state_drift_ms;
@@ -155,7 +156,11 @@ GUN_API int gun_open(gun_t **out, const gun_opts *opts);
 /* Stops the loop thread (if owned), cancels pending callbacks (put callbacks get
  * GUN_ECLOSED), and frees the instance and every chain it handed out. Must not be called
  * from the loop thread of an owned loop (GUN_EDEADLK); with a caller loop, call it on the
- * loop thread and keep running the loop until it returns no more handles. NULL is a no-op. */
+ * loop thread and keep running the loop until it returns no more handles. NULL is a no-op.
+ * Writes accepted before the call are committed and acked before it returns; queued
+ * listeners are dropped and blocked gun_get_sync calls return GUN_ECLOSED. No other thread
+ * may call into `g` once gun_close has been called. Errors: GUN_EDEADLK, GUN_EINVAL (a
+ * caller's loop, from another thread), GUN_ECLOSED (already closing). */
 GUN_API int gun_close(gun_t *g);
 
 /* The instance's state clock (Gun.state): ms since the epoch plus drift; calls in the same
@@ -214,6 +219,11 @@ typedef void (*gun_ack_cb)(const gun_ack *ack, void *arg);
  * and one state is used for every key of the put. A primitive is written as the value of the
  * chain's last key. Local listeners fire before any ack. `cb` (may be NULL) is called once:
  * with GUN_OK after the write is committed locally, or with the error.
+ * As in Gun.js: a key that already links to a node keeps that node (its soul is reused);
+ * `_["#"]` in an object names its node; on the root chain the object becomes a node at
+ * `_["#"]` or at a new uuid. ok_json is "true" once the local store has merged the put
+ * (keys that lose HAM to a newer local state are not written). cb is not called when the
+ * call returns GUN_EINVAL, GUN_ECLOSED or GUN_ENOMEM. GUN_ENOTSUP: a put below a map.
  * Returns GUN_OK when the write was accepted; on invalid data returns the error code (and, if
  * cb is given, also calls it with Gun.js's error text) and writes nothing.
  * Errors: GUN_EJSON, GUN_ETOOBIG, GUN_EDEPTH, GUN_EBADVALUE (arrays, NaN, ...),
@@ -223,7 +233,10 @@ GUN_API int gun_put(gun_chain *c, const char *json, gun_ack_cb cb, void *arg);
 /* Adds `json` to the set at the chain (Gun's set): an object becomes a node with a new uuid
  * soul (state in base 36 + 12 random chars), and the chain's node gets key = that soul,
  * value = a link to it. A link ({"#":soul}) is added as is. *item_out (may be NULL) receives
- * the item's chain. Errors as gun_put. */
+ * the item's chain. Errors as gun_put. An object with _["#"] is linked under that soul; a
+ * primitive is put under a new uuid(7) key (Gun.js). The item and its link are one commit
+ * with one state (Gun.js sends two puts). ack->soul: the item's soul (for a primitive: the
+ * node holding it). GUN_EINVAL on the root chain. */
 GUN_API int gun_set(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, gun_chain **item_out);
 
 /* Data callback: `json` is the value at the chain as JSON text (a node is an object with its
@@ -236,21 +249,31 @@ typedef void (*gun_data_cb)(const char *json, const char *key, void *arg);
 GUN_API int gun_on(gun_chain *c, gun_data_cb cb, void *arg);
 
 /* Fires `cb` once with the value once it has settled (opts.once_wait_ms after the last data),
- * or with NULL if nothing is found. */
+ * or with NULL if nothing is found. A primitive fires without waiting (Gun.js); changes
+ * while settling restart the wait, up to 10 waits in all. On a map chain: once per item,
+ * including items added later (Gun.js), until gun_off; never NULL there. */
 GUN_API int gun_once(gun_chain *c, gun_data_cb cb, void *arg);
 
 /* The map chain of `c`: gun_on/gun_once on it fire once per item of the node at `c`
- * (following links to child nodes), including items added later (gun_on). */
+ * (following links to child nodes), including items added later (gun_on). Items deleted
+ * with null are reported as "null". Chains below a map (gun_chain_get on it) resolve per
+ * item. One map per path: the map of a map chain is GUN_ENOTSUP. */
 GUN_API int gun_map(gun_chain *c, gun_chain **out);
 
-/* Removes every listener of this chain (not of parents or children). */
+/* Removes every listener of this chain (not of parents or children). Their callbacks stop
+ * when gun_off returns, except one the loop is starting or running at that moment. Unlike
+ * Gun.js it does not drop the soul from the graph. */
 GUN_API int gun_off(gun_chain *c);
 
 /* Blocking read: the value's JSON as gun_once would give it, in *json_out (free with
- * gun_free), or GUN_ENOTFOUND. Errors: GUN_EDEADLK on the loop thread, GUN_ETIMEDOUT. */
+ * gun_free), or GUN_ENOTFOUND. Errors: GUN_EDEADLK on the loop thread, GUN_ETIMEDOUT.
+ * timeout_ms <= 0 waits without limit. On a map chain: {"key": value, ...} of the items
+ * present; below a map: [value, ...] (GUN_ENOTFOUND when none). GUN_ECLOSED if the instance
+ * closes meanwhile. */
 GUN_API int gun_get_sync(gun_chain *c, int timeout_ms, char **json_out);
 
-/* Blocking write: gun_put and wait for its callback. Returns the ack's error code. */
+/* Blocking write: gun_put and wait for its callback. Returns the ack's error code.
+ * timeout_ms <= 0 waits without limit. */
 GUN_API int gun_put_sync(gun_chain *c, const char *json, int timeout_ms);
 
 #ifdef __cplusplus
