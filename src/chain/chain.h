@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "../core/core.h"
+#include "../mesh/mesh.h"
 #include "../store/store.h"
 #include "../util/util.h"
 #include "../wire/wire.h"
@@ -196,6 +197,8 @@ struct gun_s {
     size_t nchanges, capchanges;
     int changes_oom;
 
+    gun__mesh *mesh;    /* peers, when opts ask for any (loop thread only) */
+    size_t net_pending; /* GETs sent to peers and not answered yet */
     gun__map *watch; /* soul -> gun__wbucket */
     gun__lis *lis;   /* every live listener */
     unsigned epoch;
@@ -257,6 +260,9 @@ int gun__uuid(gun_t *g, size_t n, char *out, size_t cap);
 /* Number.prototype.toString(radix) as V8 prints it; returns the length or 0 if cap is
  * too small. */
 size_t gun__num_to_radix(double v, int radix, char *out, size_t cap);
+
+/* gun.c: asks the peers for a soul the first time a listener needs it. */
+void gun__net_ask(gun_t *g, const char *soul, size_t len);
 
 /* listen.c */
 int gun__lis_add(gun_t *g, gun_chain *c, int kind, gun_data_cb cb, void *arg,

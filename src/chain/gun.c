@@ -320,8 +320,8 @@ static void on_change(void *arg, gun__str soul, gun__str key, const gun__val *va
                       double state)
 {
     gun_t *g = arg;
-    (void)val;
-    (void)state;
+    if (g->mesh)
+        gun__mesh_changed(g->mesh, soul, key, val, state);
     if (g->nchanges == g->capchanges) {
         size_t ncap = g->capchanges ? g->capchanges * 2 : 16;
         gun__change *nc = gun__realloc(g->changes, ncap * sizeof *nc);
@@ -412,6 +412,95 @@ int gun__commit(gun_t *g, const gun__json *put, gun__err *e)
     return rc;
 }
 
+/* ---- peers ---- */
+
+/* The mesh merges through here: the core lock guards the clock gun_state reads. */
+static int mesh_merge(void *arg, const gun__graph *graph, gun__merge_res *res)
+{
+    gun_t *g = arg;
+    uv_mutex_lock(&g->core_lock);
+    int rc = gun__core_put(g->core, graph, res);
+    arm_due(g);
+    uv_mutex_unlock(&g->core_lock);
+    if (g->nchanges || g->changes_oom)
+        gun__kick(g); /* listeners hear about it from on_async, outside the mesh's stack */
+    return rc;
+}
+
+static void net_get_done(void *arg, const gun__mesh_reply *r)
+{
+    gun_t *g = arg;
+    if (r->done && g->net_pending)
+        g->net_pending--;
+}
+
+void gun__net_ask(gun_t *g, const char *soul, size_t len)
+{
+    if (!g->mesh || g->stopping)
+        return;
+    if (gun__mesh_get(g->mesh, (gun__str){soul, len}, NULL, net_get_done, g) == GUN_OK)
+        g->net_pending++;
+    /* net_get_done may already have run (no peer connected): it balanced the count. */
+}
+
+static int open_mesh(gun_t *g, const gun_opts *o)
+{
+    gun__mesh_cfg mc;
+    gun__err e = {0};
+    memset(&mc, 0, sizeof mc);
+    mc.loop = g->loop;
+    mc.core = g->core;
+    mc.store = &g->store;
+    mc.super_peer = o->super_peer;
+    mc.host = o->host;
+    mc.port = o->port;
+    mc.tls_cert = o->tls_cert;
+    mc.tls_key = o->tls_key;
+    mc.tls_insecure_client = o->tls_insecure_peers;
+    mc.peers = o->peers;
+    mc.npeers = o->npeers;
+    mc.lim = g->lim;
+    mc.max_queue = o->max_queue_bytes;
+    mc.max_conns = o->max_connections;
+    mc.dedup_age_ms = o->dedup_age_ms;
+    mc.dedup_max = o->dedup_max;
+    mc.ack_timeout_ms = o->ack_timeout_ms;
+    mc.outbox_max = o->outbox_max_bytes;
+    mc.merge = mesh_merge;
+    mc.merge_arg = g;
+    mc.predicate = o->message_predicate;
+    mc.predicate_arg = o->predicate_arg;
+    mc.log = o->log;
+    mc.log_arg = o->log_arg;
+    mc.log_level = o->log_level;
+    int rc = gun__mesh_new(&g->mesh, &mc, &e);
+    if (rc != GUN_OK)
+        gun__log(g, GUN_LOG_ERROR, "%s", e.msg);
+    return rc;
+}
+
+int gun_port(gun_t *g) { return g && g->mesh ? gun__mesh_port(g->mesh) : -1; }
+
+size_t gun_peer_count(gun_t *g) { return g && g->mesh ? gun__mesh_peer_count(g->mesh) : 0; }
+
+int gun_is_connected(gun_t *g) { return gun_peer_count(g) > 0; }
+
+int gun_wait_connected(gun_t *g, int timeout_ms)
+{
+    if (!g)
+        return GUN_EINVAL;
+    if (gun__on_loop(g))
+        return GUN_EDEADLK;
+    uint64_t end = gun__mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    for (;;) {
+        if (gun_peer_count(g) > 0)
+            return GUN_OK;
+        if (gun__mono_ms() >= end)
+            return GUN_ETIMEDOUT;
+        uv_sleep(5);
+    }
+}
+
 /* ---- open / close ---- */
 
 static void loop_main(void *arg)
@@ -474,6 +563,11 @@ static void teardown(gun_t *g)
         gun__op_free(ops);
         ops = next;
     }
+    if (g->mesh) {
+        /* Pending put callbacks get GUN_ECLOSED; the loop closes the sockets' handles. */
+        gun__mesh_free(g->mesh);
+        g->mesh = NULL;
+    }
     g->stopping = 1;
     gun__lis_close_all(g);
     if (g->h) {
@@ -501,9 +595,6 @@ int gun_open(gun_t **out, const gun_opts *opts)
         opts->log_level < GUN_LOG_ERROR || opts->log_level > GUN_LOG_DEBUG ||
         opts->state_drift_ms != opts->state_drift_ms || (opts->npeers && !opts->peers))
         return GUN_EINVAL;
-    /* The mesh (src/mesh) is not wired into the instance yet: refuse rather than ignore. */
-    if (opts->npeers || opts->port >= 0)
-        return GUN_ENOTSUP;
 
     gun_t *g = gun__calloc(1, sizeof *g);
     if (!g)
@@ -567,6 +658,14 @@ int gun_open(gun_t **out, const gun_opts *opts)
     uv_timer_init(g->loop, &g->h->due);
     g->h->open++;
     g->h->due.data = g;
+
+    /* Sockets and listener are set up before the loop thread starts, so nothing touches
+     * the loop from two threads. */
+    if (opts->npeers || opts->port >= 0) {
+        rc = open_mesh(g, opts);
+        if (rc != GUN_OK)
+            goto fail_handles;
+    }
 
     if (g->own) {
         if (uv_sem_init(&g->started, 0)) {

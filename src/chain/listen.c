@@ -32,6 +32,7 @@ static gun__wbucket *bucket(gun_t *g, const char *soul, size_t len, int create)
         gun__free(b);
         return NULL;
     }
+    gun__net_ask(g, soul, len); /* first listener of this soul: ask the peers too */
     return b;
 }
 
@@ -758,6 +759,12 @@ static void on_once_timer(uv_timer_t *t)
     if (!l || l->done)
         return;
     gun_t *g = l->g;
+    /* Peers still owe answers: wait for them, at most the ack timeout (Gun.js waits for
+     * every peer's reply or not-found). */
+    if (g->net_pending && gun__mono_ms() - l->once_start < g->opts.ack_timeout_ms) {
+        uv_timer_start(l->timer, on_once_timer, g->opts.once_wait_ms, 0);
+        return;
+    }
     l->once_start = 0;
     once_fire(g, l);
 }

@@ -552,6 +552,50 @@ static const gun__json *find_target(const gun__json *d, size_t depth)
     return d;
 }
 
+typedef struct netack {
+    gun_t *g;
+    gun_ack_cb cb;
+    void *arg;
+    char *soul;
+} netack;
+
+static void net_put_done(void *arg, const gun__mesh_reply *r)
+{
+    netack *n = arg;
+    char *ok = NULL;
+    if (!r->err && r->ok) {
+        gun__buf b;
+        gun__buf_init(&b);
+        gun__json_write(&b, r->ok, GUN__JSON_JS);
+        ok = gun__buf_take(&b);
+    }
+    gun__ack_event(n->g, n->cb, n->arg, r->err, r->err ? r->err_text : NULL,
+                   r->err ? NULL : (ok ? ok : "true"), n->soul);
+    gun__free(ok);
+    gun__free(n->soul);
+    gun__free(n);
+}
+
+static int net_put(gun_t *g, const gun__json *graph, gun_ack_cb cb, void *arg, const char *soul)
+{
+    netack *n = NULL;
+    if (cb) {
+        n = gun__calloc(1, sizeof *n);
+        if (!n)
+            return GUN_ENOMEM;
+        n->g = g;
+        n->cb = cb;
+        n->arg = arg;
+        n->soul = soul ? gun__strndup(soul, strlen(soul)) : NULL;
+    }
+    int rc = gun__mesh_put(g->mesh, graph, n ? net_put_done : NULL, n);
+    if (rc != GUN_OK && n) {
+        gun__free(n->soul);
+        gun__free(n);
+    }
+    return rc;
+}
+
 void gun__put_exec(gun_t *g, gun__putreq *p, gun_ack_cb cb, void *arg)
 {
     split s = {0};
@@ -589,6 +633,15 @@ void gun__put_exec(gun_t *g, gun__putreq *p, gun_ack_cb cb, void *arg)
         gun__log(g, GUN_LOG_ERROR, "chain: put at '%s' failed: %s", p->c->path, e.msg);
         gun__ack_event(g, cb, arg, rc, e.msg[0] ? e.msg : gun_strerror(rc), NULL, NULL);
         goto out;
+    }
+    if (g->mesh && g->opts.npeers) {
+        /* With peers, the ack is theirs (or a timeout): Gun.js semantics. The write stays
+         * in the mesh's outbox until a peer has it, even past the timeout. */
+        rc = net_put(g, s.graph, cb, arg, p->item_soul ? p->item_soul : s.target_soul);
+        if (rc == GUN_OK)
+            goto out;
+        gun__log(g, GUN_LOG_ERROR, "chain: put at '%s' not sent: %s", p->c->path,
+                 gun_strerror(rc));
     }
     gun__ack_event(g, cb, arg, GUN_OK, NULL, "true",
                    p->item_soul ? p->item_soul : s.target_soul);

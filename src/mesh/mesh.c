@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -74,7 +75,7 @@ struct gun__mesh {
     char pid[16];
     uint64_t next_serial;
     peer *peers;
-    size_t open_peers;
+    atomic_size_t open_peers; /* read from any thread (gun_peer_count) */
     gun__map *by_serial; /* 8-byte serial -> peer */
     gun__map *subs;      /* soul -> sublist */
     gun__map *reqs;      /* id -> req */
@@ -355,7 +356,7 @@ static gun__json *push_msg(gun__mesh *m, gun__json *graph)
     gun__json *o = new_msg();
     gun__json *ok = gun__json_obj();
     if (!o || !ok || gun__json_obj_set(ok, "@", 1, gun__json_num(2)) ||
-        gun__json_obj_set(ok, "/", 1, gun__json_num((double)m->open_peers)) ||
+        gun__json_obj_set(ok, "/", 1, gun__json_num((double)atomic_load(&m->open_peers))) ||
         gun__json_obj_set(o, "ok", 2, ok) || gun__json_obj_set(o, "put", 3, graph)) {
         if (!o)
             gun__json_free(graph);
@@ -725,7 +726,7 @@ static int merge_put(gun__mesh *m, const gun__json *put, gun__err *e, int *defer
         gun__graph_free(&g);
         return gun__fail(e, GUN_ENOMEM, "out of memory");
     }
-    rc = gun__core_put(m->core, &g, res);
+    rc = m->cfg.merge ? m->cfg.merge(m->cfg.merge_arg, &g, res) : gun__core_put(m->core, &g, res);
     if (rc) {
         gun__fail(e, rc, "storage error: %s", gun_strerror(rc));
     } else {
@@ -1295,7 +1296,7 @@ void gun__mesh_free(gun__mesh *m)
 }
 
 int gun__mesh_port(const gun__mesh *m) { return gun__ws_port(m->ws); }
-size_t gun__mesh_peer_count(const gun__mesh *m) { return m->open_peers; }
+size_t gun__mesh_peer_count(const gun__mesh *m) { return atomic_load(&m->open_peers); }
 const char *gun__mesh_pid(const gun__mesh *m) { return m->pid; }
 const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m) { return &m->st; }
 
@@ -1307,7 +1308,7 @@ int gun__mesh_put(gun__mesh *m, const gun__json *put, gun__mesh_reply_cb cb, voi
     gun__json *ok = gun__json_obj();
     if (!ok || gun__json_obj_set(o, "put", 3, gun__json_clone(put)) ||
         gun__json_obj_set(ok, "@", 1, gun__json_num(8)) ||
-        gun__json_obj_set(ok, "/", 1, gun__json_num((double)m->open_peers)) ||
+        gun__json_obj_set(ok, "/", 1, gun__json_num((double)atomic_load(&m->open_peers))) ||
         gun__json_obj_set(o, "ok", 2, ok)) {
         if (!ok)
             gun__json_free(ok);

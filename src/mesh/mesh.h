@@ -31,6 +31,10 @@ typedef struct gun__mesh_cfg {
     uint32_t dedup_age_ms, dedup_max;
     uint32_t ack_timeout_ms;  /* client requests */
     size_t outbox_max;        /* bytes of unacknowledged writes kept for peers (offline) */
+    /* Merges a validated graph for the mesh (the owner's locking around gun__core_put);
+     * NULL: gun__core_put directly. */
+    int (*merge)(void *arg, const gun__graph *g, gun__merge_res *res);
+    void *merge_arg;
     gun__mesh_predicate predicate;
     void *predicate_arg;
     gun_log_cb log;
@@ -43,7 +47,7 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e);
  * run until the handles have closed (the mesh's memory goes with the last one). */
 void gun__mesh_free(gun__mesh *m);
 int gun__mesh_port(const gun__mesh *m);
-/* Peers whose connection is open. */
+/* Peers whose connection is open. Thread: any. */
 size_t gun__mesh_peer_count(const gun__mesh *m);
 const char *gun__mesh_pid(const gun__mesh *m);
 
