@@ -12,19 +12,19 @@ all: build
 
 build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(BUILD) -j $(JOBS) 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
 	@test -f $(BUILD)/unit_tests
 
 asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DGUN_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS) 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
 	@test -f $(ASAN_BUILD)/unit_tests
 
 # libFuzzer targets (clang): tests/fuzz/fuzz_NAME.c with seeds in tests/fuzz/corpus/NAME/.
 fuzz-build:
 	@cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DGUN_BUILD_FUZZ=ON \
 	  -DGUN_BUILD_TESTS=OFF -DGUN_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j $(JOBS) 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) -- --no-print-directory 2>&1 | grep -v -E '^\[ *[0-9]+%\]|^-- ' || true
 
 bootstrap:
 	@scripts/bootstrap
@@ -45,10 +45,17 @@ test-unit:
 	@echo "== unit tests (Criterion)"
 	@$(BUILD)/unit_tests --jobs $(JOBS)
 
+# Criterion reports a crash but not a leak: the log is searched for sanitizer reports too.
 test-asan:
 	@echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@mkdir -p $(ASAN_BUILD)/log
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(ASAN_BUILD)/unit_tests --jobs $(JOBS)
+	  $(ASAN_BUILD)/unit_tests --jobs $(JOBS) > $(ASAN_BUILD)/log/unit.log 2>&1; rc=$$?; \
+	  grep -v '^$$' $(ASAN_BUILD)/log/unit.log | tail -n 3; \
+	  if grep -q -E 'LeakSanitizer|AddressSanitizer|runtime error' $(ASAN_BUILD)/log/unit.log; then \
+	    grep -B2 -A25 -E 'LeakSanitizer|AddressSanitizer|runtime error' $(ASAN_BUILD)/log/unit.log | head -80; \
+	    echo "sanitizers: reports found (see $(ASAN_BUILD)/log/unit.log)"; exit 1; fi; \
+	  exit $$rc
 
 # Regression: every fuzz target runs each file of its corpus once.
 test-fuzz:
