@@ -28,6 +28,8 @@ struct peer {
     char id[16];  /* our random id for an accepted peer */
     char pid[64]; /* their pid, from dam "?" */
     gun__map *subs; /* "soul" (whole node) or "soul\0key" -> (void *)1 */
+    gun__buf batch; /* "[a,b" while batching */
+    int batching;
     peer *next, *prev;
 };
 
@@ -86,6 +88,7 @@ struct gun__mesh {
     gun__map *asked; /* remembered subscriptions: "soul" or "soul\0key" */
     gun__json *pend; /* changes not yet pushed: a put graph */
     uv_timer_t heartbeat, expire, reqtimer, pushtimer;
+    uv_check_t flush; /* end of loop turn: batches go out */
     int closing;
     int handles; /* timers still closing */
     gun__mesh_stats st;
@@ -223,6 +226,7 @@ static peer *peer_new(gun__mesh *m, gun__conn *c)
 
 static void peer_free(gun__mesh *m, peer *p)
 {
+    gun__buf_free(&p->batch);
     unsubscribe_all(m, p);
     gun__map_free(p->subs, NULL);
     gun__map_del(m->by_serial, (const char *)&p->serial, sizeof p->serial);
@@ -254,14 +258,66 @@ static gun__frame *frame_of(gun__mesh *m, const gun__json *obj)
     return gun__frame_new(b->p, b->len);
 }
 
-static void send_frame(gun__mesh *m, peer *p, gun__frame *f)
+static void send_now(gun__mesh *m, peer *p, gun__frame *f)
 {
-    if (!peer_open(p))
-        return;
     if (gun__conn_send(p->conn, f) == GUN_OK) {
         m->st.msgs_out++;
         m->st.bytes_out += f->len;
     }
+}
+
+/* Sends the peer's open batch as one `[a,b,...]` frame. */
+static void flush_batch(gun__mesh *m, peer *p)
+{
+    gun__buf *b = &p->batch;
+    p->batching = 0;
+    if (b->len > 1 && peer_open(p) && !b->oom) {
+        gun__buf_addc(b, ']');
+        gun__frame *f = b->oom ? NULL : gun__frame_new(b->p, b->len);
+        if (f) {
+            send_now(m, p, f);
+            gun__frame_unref(f);
+        }
+    }
+    /* Keep a small buffer for the next batch; let a big one go. */
+    if (b->cap > 65536)
+        gun__buf_free(b);
+    else
+        gun__buf_reset(b);
+}
+
+static void flush_all_cb(uv_check_t *h)
+{
+    gun__mesh *m = h->data;
+    uv_check_stop(h);
+    for (peer *p = m->peers; p; p = p->next)
+        if (p->batching)
+            flush_batch(m, p);
+}
+
+/* Spec §3.10: the first message to a peer goes out at once and opens a batch; what
+ * follows in the same loop turn is joined into one `[...]` frame, flushed early when it
+ * would pass `pack` bytes. Fewer frames per peer under load; the same bytes otherwise. */
+static void send_frame(gun__mesh *m, peer *p, gun__frame *f)
+{
+    if (!peer_open(p))
+        return;
+    if (p->batching) {
+        if (p->batch.len + f->len + 1 <= m->cfg.pack) {
+            if (p->batch.len > 1)
+                gun__buf_addc(&p->batch, ',');
+            gun__buf_add(&p->batch, f->data, f->len);
+            if (!p->batch.oom)
+                return;
+        }
+        flush_batch(m, p);
+    }
+    send_now(m, p, f);
+    p->batching = 1;
+    gun__buf_reset(&p->batch);
+    gun__buf_addc(&p->batch, '[');
+    if (!uv_is_active((uv_handle_t *)&m->flush))
+        uv_check_start(&m->flush, flush_all_cb);
 }
 
 static void send_obj(gun__mesh *m, peer *p, const gun__json *obj)
@@ -1136,6 +1192,8 @@ static void t_close(void *arg, gun__conn *c, const char *why)
     if (!p)
         return;
     m->open_peers--;
+    p->batching = 0;
+    gun__buf_reset(&p->batch);
     mlog(m, GUN_LOG_INFO, "mesh: peer %s disconnected (%s)", c->remote, why);
     unsubscribe_all(m, p);
     /* Outgoing peers keep their peer object for the reconnect. */
@@ -1154,7 +1212,8 @@ static void heartbeat_cb(uv_timer_t *t)
     if (!f)
         return;
     for (peer *p = m->peers; p; p = p->next)
-        send_frame(m, p, f);
+        if (peer_open(p))
+            send_now(m, p, f);
     gun__frame_unref(f);
 }
 
@@ -1182,6 +1241,8 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
         m->cfg.lim.max_bytes = 8u << 20;
     if (!m->cfg.lim.max_depth)
         m->cfg.lim.max_depth = 64;
+    if (!m->cfg.pack)
+        m->cfg.pack = 9000;
     if (!m->cfg.outbox_max)
         m->cfg.outbox_max = 16u << 20;
     m->loop = cfg->loop;
@@ -1204,6 +1265,8 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
     uv_timer_init(m->loop, &m->expire);
     uv_timer_init(m->loop, &m->reqtimer);
     uv_timer_init(m->loop, &m->pushtimer);
+    uv_check_init(m->loop, &m->flush);
+    m->flush.data = m;
     m->heartbeat.data = m->expire.data = m->reqtimer.data = m->pushtimer.data = m;
     uv_unref((uv_handle_t *)&m->heartbeat);
     uv_unref((uv_handle_t *)&m->expire);
@@ -1285,7 +1348,8 @@ void gun__mesh_free(gun__mesh *m)
     gun__buf_free(&m->scratch);
     if (m->heartbeat.loop) {
         /* The timers live inside m: free it when the last one has closed. */
-        m->handles = 4;
+        m->handles = 5;
+        uv_close((uv_handle_t *)&m->flush, handle_closed);
         uv_close((uv_handle_t *)&m->heartbeat, handle_closed);
         uv_close((uv_handle_t *)&m->expire, handle_closed);
         uv_close((uv_handle_t *)&m->reqtimer, handle_closed);

@@ -31,6 +31,7 @@ typedef struct gun__mesh_cfg {
     uint32_t dedup_age_ms, dedup_max;
     uint32_t ack_timeout_ms;  /* client requests */
     size_t outbox_max;        /* bytes of unacknowledged writes kept for peers (offline) */
+    size_t pack;              /* batch frame size (Gun.js opt.pack, 9000) */
     /* Merges a validated graph for the mesh (the owner's locking around gun__core_put);
      * NULL: gun__core_put directly. */
     int (*merge)(void *arg, const gun__graph *g, gun__merge_res *res);
