@@ -198,6 +198,9 @@ struct gun_s {
     int changes_oom;
 
     gun__mesh *mesh;    /* peers, when opts ask for any (loop thread only) */
+    gun__store inner;   /* the real store */
+    gun__wb *wb;        /* group commit in front of it: g->store is its face */
+    struct gun__lack *lacks_head, *lacks_tail; /* local put acks waiting for durability */
     size_t net_pending; /* GETs sent to peers and not answered yet */
     gun__map *watch; /* soul -> gun__wbucket */
     gun__lis *lis;   /* every live listener */
@@ -260,6 +263,9 @@ int gun__uuid(gun_t *g, size_t n, char *out, size_t cap);
 /* Number.prototype.toString(radix) as V8 prints it; returns the length or 0 if cap is
  * too small. */
 size_t gun__num_to_radix(double v, int radix, char *out, size_t cap);
+
+/* gun.c: acks a local put once everything it wrote is durable (GUN_OK now if it is). */
+void gun__ack_durable(gun_t *g, gun_ack_cb cb, void *arg, const char *soul);
 
 /* gun.c: asks the peers for a soul the first time a listener needs it. */
 void gun__net_ask(gun_t *g, const char *soul, size_t len);

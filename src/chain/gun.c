@@ -412,6 +412,62 @@ int gun__commit(gun_t *g, const gun__json *put, gun__err *e)
     return rc;
 }
 
+/* ---- durability ---- */
+
+typedef struct gun__lack {
+    struct gun__lack *next;
+    uint64_t seq;
+    gun_ack_cb cb;
+    void *arg;
+    char *soul;
+} gun__lack;
+
+void gun__ack_durable(gun_t *g, gun_ack_cb cb, void *arg, const char *soul)
+{
+    uint64_t seq = g->wb ? gun__wb_barrier(g->wb) : 0;
+    gun__lack *a = (seq && cb) ? gun__calloc(1, sizeof *a) : NULL;
+    if (!a) {
+        /* Nothing pending (or no memory to wait): the write is as durable as it gets. */
+        if (seq && cb && gun__wb_drain(g->wb) != GUN_OK) {
+            gun__ack_event(g, cb, arg, GUN_EIO, "store: commit failed", NULL, soul);
+            return;
+        }
+        gun__ack_event(g, cb, arg, GUN_OK, NULL, "true", soul);
+        return;
+    }
+    a->seq = seq;
+    a->cb = cb;
+    a->arg = arg;
+    a->soul = soul ? gun__strndup(soul, strlen(soul)) : NULL;
+    if (g->lacks_tail)
+        g->lacks_tail->next = a;
+    else
+        g->lacks_head = a;
+    g->lacks_tail = a;
+}
+
+static void on_durable(void *arg, uint64_t seq, int err, const char *err_text)
+{
+    gun_t *g = arg;
+    if (err)
+        gun__log(g, GUN_LOG_ERROR, "store: commit failed: %s", err_text ? err_text : "");
+    if (g->mesh)
+        gun__mesh_durable(g->mesh, seq, err, err_text);
+    while (g->lacks_head && g->lacks_head->seq <= seq) {
+        gun__lack *a = g->lacks_head;
+        g->lacks_head = a->next;
+        if (!g->lacks_head)
+            g->lacks_tail = NULL;
+        if (err)
+            gun__ack_event(g, a->cb, a->arg, err, err_text ? err_text : gun_strerror(err), NULL,
+                           a->soul);
+        else
+            gun__ack_event(g, a->cb, a->arg, GUN_OK, NULL, "true", a->soul);
+        gun__free(a->soul);
+        gun__free(a);
+    }
+}
+
 /* ---- peers ---- */
 
 /* The mesh merges through here: the core lock guards the clock gun_state reads. */
@@ -468,6 +524,7 @@ static int open_mesh(gun_t *g, const gun_opts *o)
     mc.outbox_max = o->outbox_max_bytes;
     mc.merge = mesh_merge;
     mc.merge_arg = g;
+    mc.wb = g->wb;
     mc.predicate = o->message_predicate;
     mc.predicate_arg = o->predicate_arg;
     mc.log = o->log;
@@ -529,7 +586,7 @@ static void free_instance(gun_t *g)
     gun__lis_close_all(g);
     if (g->core)
         gun__core_free(g->core);
-    gun__store_close(&g->store);
+    gun__store_close(&g->inner);
     for (size_t i = 0; i < g->nchanges; i++) {
         gun__free(g->changes[i].soul);
         gun__free(g->changes[i].key);
@@ -563,10 +620,17 @@ static void teardown(gun_t *g)
         gun__op_free(ops);
         ops = next;
     }
+    /* Everything accepted is committed before peers and callers hear we are closing. */
+    if (g->wb)
+        gun__wb_drain(g->wb);
     if (g->mesh) {
         /* Pending put callbacks get GUN_ECLOSED; the loop closes the sockets' handles. */
         gun__mesh_free(g->mesh);
         g->mesh = NULL;
+    }
+    if (g->wb) {
+        gun__wb_free(g->wb);
+        g->wb = NULL;
     }
     g->stopping = 1;
     gun__lis_close_all(g);
@@ -618,7 +682,7 @@ int gun_open(gun_t **out, const gun_opts *opts)
         return GUN_ENOMEM;
     }
     gun__store_cfg cfg = {NULL};
-    rc = gun__store_open(&g->store, &gun__store_mem_ops, &cfg, &e);
+    rc = gun__store_open(&g->inner, &gun__store_mem_ops, &cfg, &e);
     if (rc != GUN_OK)
         goto fail;
     g->core = gun__core_new(&g->store, opts->state_drift_ms);
@@ -658,6 +722,15 @@ int gun_open(gun_t **out, const gun_opts *opts)
     uv_timer_init(g->loop, &g->h->due);
     g->h->open++;
     g->h->due.data = g;
+
+    /* Group commit: the core and everyone else read and write through it. */
+    {
+        gun__wb_cfg wc = {g->loop, &g->inner, 0, on_durable, g};
+        rc = gun__wb_new(&g->wb, &wc);
+        if (rc != GUN_OK)
+            goto fail_handles;
+        gun__wb_store(g->wb, &g->store);
+    }
 
     /* Sockets and listener are set up before the loop thread starts, so nothing touches
      * the loop from two threads. */

@@ -643,8 +643,7 @@ void gun__put_exec(gun_t *g, gun__putreq *p, gun_ack_cb cb, void *arg)
         gun__log(g, GUN_LOG_ERROR, "chain: put at '%s' not sent: %s", p->c->path,
                  gun_strerror(rc));
     }
-    gun__ack_event(g, cb, arg, GUN_OK, NULL, "true",
-                   p->item_soul ? p->item_soul : s.target_soul);
+    gun__ack_durable(g, cb, arg, p->item_soul ? p->item_soul : s.target_soul);
 out:
     gun__free(s.target_soul);
     gun__json_free(s.graph);

@@ -67,8 +67,18 @@ struct outmsg {
     outmsg *next, *prev;
 };
 
+/* A put acknowledged once its batch is durable. */
+typedef struct pack_ack {
+    uint64_t serial; /* peer */
+    uint64_t seq;
+    struct pack_ack *next;
+    size_t id_len;
+    char id[];
+} pack_ack;
+
 struct gun__mesh {
     gun__mesh_cfg cfg;
+    pack_ack *acks_head, *acks_tail; /* in seq order */
     uv_loop_t *loop;
     gun__ws *ws;
     gun__core *core;
@@ -863,6 +873,51 @@ static void handle_reply(gun__mesh *m, peer *p, gun__msg *msg)
     m->st.acks_routed++;
 }
 
+/* Acks once every write queued so far is durable: the put's own keys, or, when it changed
+ * nothing, the newer data that beat it. */
+static void ack_when_durable(gun__mesh *m, peer *p, gun__str id)
+{
+    uint64_t seq = m->cfg.wb ? gun__wb_barrier(m->cfg.wb) : 0;
+    if (!seq) {
+        send_ack(m, p, id, NULL);
+        return;
+    }
+    pack_ack *a = gun__malloc(sizeof *a + id.len + 1);
+    if (!a) {
+        mlog(m, GUN_LOG_ERROR, "mesh: out of memory: put %.*s will not be acknowledged",
+             (int)id.len, id.p);
+        return;
+    }
+    a->serial = p->serial;
+    a->seq = seq;
+    a->next = NULL;
+    a->id_len = id.len;
+    memcpy(a->id, id.p, id.len);
+    a->id[id.len] = 0;
+    if (m->acks_tail)
+        m->acks_tail->next = a;
+    else
+        m->acks_head = a;
+    m->acks_tail = a;
+}
+
+void gun__mesh_durable(gun__mesh *m, uint64_t seq, int err, const char *err_text)
+{
+    char text[300];
+    if (err)
+        snprintf(text, sizeof text, "Error: storage: %s", err_text ? err_text : gun_strerror(err));
+    while (m->acks_head && m->acks_head->seq <= seq) {
+        pack_ack *a = m->acks_head;
+        m->acks_head = a->next;
+        if (!m->acks_head)
+            m->acks_tail = NULL;
+        peer *p = peer_by_serial(m, a->serial);
+        if (p && !m->closing)
+            send_ack(m, p, (gun__str){a->id, a->id_len}, err ? text : NULL);
+        gun__free(a);
+    }
+}
+
 static void handle_put(gun__mesh *m, peer *p, gun__msg *msg)
 {
     gun__err e;
@@ -879,7 +934,7 @@ static void handle_put(gun__mesh *m, peer *p, gun__msg *msg)
     }
     /* A put with a future state is applied when due; like Gun.js we do not ack it now. */
     if (!deferred)
-        send_ack(m, p, msg->id, NULL);
+        ack_when_durable(m, p, msg->id);
     if (!m->cfg.super_peer) {
         /* Not a relay: pass it on to the other peers (Gun.js's plain mesh broadcast). */
         gun__frame *f = NULL;
@@ -1337,6 +1392,11 @@ void gun__mesh_free(gun__mesh *m)
         peer_free(m, m->peers);
     while (m->out_head)
         outbox_drop(m, m->out_head);
+    while (m->acks_head) {
+        pack_ack *a = m->acks_head;
+        m->acks_head = a->next;
+        gun__free(a);
+    }
     gun__json_free(m->pend);
     m->pend = NULL;
     gun__dedup_free(m->dup);

@@ -36,6 +36,9 @@ typedef struct gun__mesh_cfg {
      * NULL: gun__core_put directly. */
     int (*merge)(void *arg, const gun__graph *g, gun__merge_res *res);
     void *merge_arg;
+    /* Group commit in front of the store: put acks wait until what they wrote (and
+     * anything before it) is durable. NULL: ack at once. */
+    gun__wb *wb;
     gun__mesh_predicate predicate;
     void *predicate_arg;
     gun_log_cb log;
@@ -65,6 +68,10 @@ const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m);
  * deferred merges); subscribers get them in one push per soul at the end of the loop turn. */
 void gun__mesh_changed(gun__mesh *m, gun__str soul, gun__str key, const gun__val *val,
                        double state);
+
+/* The owner forwards the group commit's reports here: acks waiting for batch <= seq go
+ * out, `ok` or the storage error. */
+void gun__mesh_durable(gun__mesh *m, uint64_t seq, int err, const char *err_text);
 
 /* ---- client side ---- */
 

@@ -30,6 +30,13 @@ typedef int (*gun__soul_visit)(void *arg, gun__str soul);
 
 typedef struct gun__store_cfg {
     const char *path; /* data directory; NULL for mem */
+    /* Persistent stores: skip fsync. A process crash (SIGKILL) still loses no returned
+     * write; an OS crash or power loss may lose recent ones (lmdb: MDB_NOSYNC, which may
+     * also corrupt the database then). 0 (default): durable on return. */
+    int nosync;
+    /* lmdb: cap on the data file (its map size), in bytes; a write that needs more
+     * fails with GUN_EIO and changes nothing. 0: no cap (the map grows on demand). */
+    size_t max_bytes;
 } gun__store_cfg;
 
 typedef struct gun__store_ops {
@@ -59,6 +66,8 @@ typedef struct gun__store {
 } gun__store;
 
 extern const gun__store_ops gun__store_mem_ops;
+extern const gun__store_ops gun__store_lmdb_ops;
+extern const gun__store_ops gun__store_file_ops;
 
 int gun__store_open(gun__store *s, const gun__store_ops *ops, const gun__store_cfg *cfg,
                     gun__err *e);
@@ -75,5 +84,37 @@ int gun__lex_has_prefix(gun__str key, gun__str prefix);
  * the first above one. */
 int gun__lex_below(const gun__lex *lex, gun__str key);
 int gun__lex_above(const gun__lex *lex, gun__str key);
+
+
+/* ---- group commit (wb.c): a store in front of the real one ---- */
+typedef struct gun__wb gun__wb;
+
+/* A batch is durable (err == GUN_OK) or failed; every write queued with ticket <= seq is
+ * settled. err_text is lent for the call. Loop thread. */
+typedef void (*gun__wb_durable_cb)(void *arg, uint64_t seq, int err, const char *err_text);
+
+typedef struct gun__wb_cfg {
+    void *loop;         /* uv_loop_t * */
+    gun__store *inner;  /* the real store; not owned */
+    int threaded;       /* inner writes may run on a worker while the loop reads (lmdb) */
+    gun__wb_durable_cb on_durable;
+    void *arg;
+} gun__wb_cfg;
+
+int gun__wb_new(gun__wb **out, const gun__wb_cfg *cfg);
+/* The store to hand to the core: reads see every queued write, write() queues. */
+void gun__wb_store(gun__wb *wb, gun__store *out);
+/* The batch the next write joins; compare with on_durable's seq. */
+uint64_t gun__wb_ticket(const gun__wb *wb);
+uint64_t gun__wb_durable(const gun__wb *wb);
+/* 0 when nothing is pending; else the batch number whose durability settles everything
+ * queued so far. */
+uint64_t gun__wb_barrier(const gun__wb *wb);
+/* Records queued and not yet durable. */
+size_t gun__wb_pending(const gun__wb *wb);
+/* Commits everything queued before returning (blocking the loop thread): for close. */
+int gun__wb_drain(gun__wb *wb);
+/* After drain. Closes its handle: the loop must run once more to release the memory. */
+void gun__wb_free(gun__wb *wb);
 
 #endif
