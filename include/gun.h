@@ -115,6 +115,13 @@ typedef struct gun_opts {
     uint32_t once_wait_ms;
     /* put callbacks: ms before an unacknowledged put reports GUN_ETIMEDOUT (default 9000). */
     uint32_t ack_timeout_ms;
+    /* Storage (the Rust port's localStorage / storage_path / radisk). Memory only unless
+     * one of the two switches is on. Writes are acknowledged only once durable. */
+    int local_storage;        /* persist in a directory of files (the file store) */
+    int radisk;               /* persist in LMDB (the relay's default); wins over local_storage */
+    const char *storage_path; /* the data directory (created if missing); NULL: "./gun_data" */
+    int storage_nosync;       /* skip fsync: survives a process crash, not an OS crash or power
+                                 loss (a documented trade-off; default 0) */
     /* Networking (the Rust port's peers / super_peer / port). */
     const char *const *peers; /* URLs to connect to and keep connected (ws://, wss://, or
                                  Gun.js style http(s)://host:port/gun); copied */
@@ -148,9 +155,10 @@ GUN_API void gun_opts_init(gun_opts *o);
 typedef struct gun_s gun_t;
 typedef struct gun_chain_s gun_chain;
 
-/* Opens an instance with an in-memory graph. `opts` may be NULL (defaults) and is copied.
+/* Opens an instance: its graph in memory or in a store (opts.radisk / local_storage), its
+ * peers and listener (opts.peers, opts.port). `opts` may be NULL (defaults) and is copied.
  * On success *out owns the instance until gun_close. Errors: GUN_EINVAL, GUN_ENOMEM, GUN_EIO
- * (the loop thread could not start). */
+ * (the loop thread, the store or the listener could not start; the log says why). */
 GUN_API int gun_open(gun_t **out, const gun_opts *opts);
 
 /* Stops the loop thread (if owned), cancels pending callbacks (put callbacks get

@@ -200,6 +200,7 @@ struct gun_s {
     gun__mesh *mesh;    /* peers, when opts ask for any (loop thread only) */
     gun__store inner;   /* the real store */
     gun__wb *wb;        /* group commit in front of it: g->store is its face */
+    int store_threaded; /* inner commits may run on a worker thread */
     struct gun__lack *lacks_head, *lacks_tail; /* local put acks waiting for durability */
     size_t net_pending; /* GETs sent to peers and not answered yet */
     gun__map *watch; /* soul -> gun__wbucket */

@@ -26,6 +26,10 @@ void gun_opts_init(gun_opts *o)
     o->max_json_depth = 64;
     o->once_wait_ms = 99;
     o->ack_timeout_ms = 9000;
+    o->local_storage = 0;
+    o->radisk = 0;
+    o->storage_path = NULL;
+    o->storage_nosync = 0;
     o->peers = NULL;
     o->npeers = 0;
     o->super_peer = 0;
@@ -681,10 +685,21 @@ int gun_open(gun_t **out, const gun_opts *opts)
         gun__free(g);
         return GUN_ENOMEM;
     }
-    gun__store_cfg cfg = {NULL};
-    rc = gun__store_open(&g->inner, &gun__store_mem_ops, &cfg, &e);
-    if (rc != GUN_OK)
+    gun__store_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    const gun__store_ops *sops = &gun__store_mem_ops;
+    if (opts->radisk || opts->local_storage) {
+        sops = opts->radisk ? &gun__store_lmdb_ops : &gun__store_file_ops;
+        cfg.path = opts->storage_path ? opts->storage_path : "./gun_data";
+        cfg.nosync = opts->storage_nosync;
+    }
+    rc = gun__store_open(&g->inner, sops, &cfg, &e);
+    if (rc != GUN_OK) {
+        gun__log(g, GUN_LOG_ERROR, "%s", e.msg[0] ? e.msg : gun_strerror(rc));
         goto fail;
+    }
+    /* LMDB lets one writer run beside readers: its commits go to a worker thread. */
+    g->store_threaded = sops == &gun__store_lmdb_ops;
     g->core = gun__core_new(&g->store, opts->state_drift_ms);
     g->watch = gun__map_new();
     if (!g->core || !g->watch) {
@@ -725,7 +740,7 @@ int gun_open(gun_t **out, const gun_opts *opts)
 
     /* Group commit: the core and everyone else read and write through it. */
     {
-        gun__wb_cfg wc = {g->loop, &g->inner, 0, on_durable, g};
+        gun__wb_cfg wc = {g->loop, &g->inner, g->store_threaded, on_durable, g};
         rc = gun__wb_new(&g->wb, &wc);
         if (rc != GUN_OK)
             goto fail_handles;

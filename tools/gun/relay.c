@@ -24,6 +24,8 @@ static const char relay_usage[] =
     "  --peers URL[,URL]    other relays to connect to and keep (env PEERS)\n"
     "  --tls-cert FILE      serve wss:// with this certificate (env HTTPS_CERT)\n"
     "  --tls-key FILE       and this key (env HTTPS_KEY)\n"
+    "  --nosync             do not fsync commits: a crash of the relay loses nothing, an\n"
+    "                       OS crash or power loss may lose the last writes\n"
     "  --quiet              log only warnings and errors\n"
     "  -h, --help           this text\n"
     "\n"
@@ -60,7 +62,7 @@ int gun_cli_relay(int argc, char **argv)
     const char *host = NULL, *data = "./radata", *store = NULL, *cert = NULL, *key = NULL;
     char *peers_arg = NULL;
     long port = 8765;
-    int quiet = 0;
+    int quiet = 0, nosync = 0;
     const char *env;
     if ((env = getenv("PORT")) && *env)
         port = strtol(env, NULL, 10);
@@ -115,6 +117,8 @@ int gun_cli_relay(int argc, char **argv)
         } else if (!strcmp(a, "--tls-key")) {
             NEED_VALUE();
             key = v;
+        } else if (!strcmp(a, "--nosync")) {
+            nosync = 1;
         } else if (!strcmp(a, "--quiet")) {
             quiet = 1;
         } else {
@@ -131,15 +135,6 @@ int gun_cli_relay(int argc, char **argv)
         fprintf(stderr, "gun relay: --store must be lmdb, file or memory\n");
         return GUN_CLI_USAGE;
     }
-    if (store && strcmp(store, "memory")) {
-        fprintf(stderr, "gun relay: the %s store is not in this build yet; use --store memory\n",
-                store);
-        return GUN_CLI_USAGE;
-    }
-    if (!store)
-        fprintf(stderr, "gun relay: note: this build keeps data in memory only "
-                        "(--data %s is not used yet)\n", data);
-
     const char *peers[64];
     size_t npeers = peers_arg ? split_peers(peers_arg, peers, 64) : 0;
 
@@ -155,6 +150,12 @@ int gun_cli_relay(int argc, char **argv)
     gun_opts o;
     gun_opts_init(&o);
     o.super_peer = 1;
+    if (!store || !strcmp(store, "lmdb"))
+        o.radisk = 1;
+    else if (!strcmp(store, "file"))
+        o.local_storage = 1;
+    o.storage_path = data;
+    o.storage_nosync = nosync;
     o.host = host;
     o.port = (int)port;
     o.peers = peers;
@@ -166,7 +167,7 @@ int gun_cli_relay(int argc, char **argv)
     gun_t *g = NULL;
     int rc = gun_open(&g, &o);
     if (rc) {
-        fprintf(stderr, "gun relay: cannot start: %s\n", gun_strerror(rc));
+        fprintf(stderr, "gun relay: cannot start: %s (see the log above)\n", gun_strerror(rc));
         free(peers_arg);
         return GUN_CLI_NETWORK;
     }

@@ -1,0 +1,81 @@
+'use strict';
+// Durability: a writer streams puts (5,000 and more, over 50 nodes) and records every ack; the relay is killed with SIGKILL
+// at a random moment; after a restart on the same directory every acknowledged put reads
+// back with its value and state. Five kills at different moments, for each persistent
+// store. Zero lost is the only pass.
+const test = require('node:test');
+const assert = require('node:assert');
+const { startRelay, rawPeer, tmpdir, sleep } = require('./lib/harness');
+
+const T0 = 1700000000000;
+const RUNS = 5;
+const MIN_PUTS = 5000;
+
+async function crashRun(store, dir, run, killAfterMs) {
+  let relay = await startRelay(['--store', store, '--data', dir]);
+  const w = await rawPeer(relay.ws);
+  const acked = new Set();
+  const sent = [];
+  let dead = false;
+  w.ws.on('message', () => {
+    for (const m of w.msgs.splice(0)) {
+      if (m['@'] && m.ok === true) acked.add(m['@']);
+    }
+  });
+  w.closed.then(() => { dead = true; });
+  const killer = sleep(killAfterMs).then(() => relay.stop('SIGKILL'));
+  // Stream puts with a window of outstanding ones until the relay dies, and at least
+  // MIN_PUTS when it lives long enough.
+  let i = 0;
+  while (!dead && i < 4 * MIN_PUTS) {
+    while (!dead && i - acked.size < 256 && i < 4 * MIN_PUTS) {
+      const soul = `crash${run}/${i % 50}`;
+      const key = `k${i}`;
+      const v = `value ${i} ` + 'x'.repeat(i % 50);
+      const st = T0 + run * 1e6 + i + (i % 7) / 999;
+      const id = `r${run}p${i}`;
+      sent.push({ id, soul, key, v, st });
+      try { w.send({ '#': id, put: { [soul]: { _: { '#': soul, '>': { [key]: st } }, [key]: v } } }); } catch (e) { dead = true; }
+      i++;
+    }
+    await sleep(1);
+  }
+  await killer;
+  assert.ok(sent.length >= 1, 'sent something');
+
+  relay = await startRelay(['--store', store, '--data', dir]);
+  const r = await rawPeer(relay.ws);
+  const byId = new Map(sent.map((s) => [s.id, s]));
+  const want = [...acked].map((id) => byId.get(id));
+  const lost = [];
+  for (let k = 0; k < want.length; k += 500) {
+    const chunk = want.slice(k, k + 500);
+    for (const s of chunk) r.send({ '#': 'g' + s.id, get: { '#': s.soul, '.': s.key } });
+    for (const s of chunk) {
+      const rep = await r.wait((m) => m['@'] === 'g' + s.id, 10000, 'read back ' + s.id);
+      const node = rep.put && rep.put[s.soul];
+      if (!node || node[s.key] !== s.v || node._['>'][s.key] !== s.st) lost.push({ s, got: rep.put });
+    }
+  }
+  r.close();
+  await relay.stop();
+  return { sent: sent.length, acked: acked.size, lost };
+}
+
+for (const store of ['lmdb', 'file']) {
+  test(`SIGKILL at random moments loses no acknowledged write (${store})`, { timeout: 300000 }, async () => {
+    const dir = tmpdir(`gun-crash-${store}-`);
+    let totalAcked = 0;
+    let maxSent = 0;
+    for (let run = 0; run < RUNS; run++) {
+      const killAfter = 150 + Math.floor(Math.random() * 900);
+      const res = await crashRun(store, dir, run, killAfter);
+      totalAcked += res.acked;
+      maxSent = Math.max(maxSent, res.sent);
+      assert.deepStrictEqual(res.lost.slice(0, 3), [], `run ${run} (kill after ${killAfter} ms): ${res.lost.length} of ${res.acked} acked puts lost`);
+      test.diagnostic && test.diagnostic(`${store} run ${run}: kill after ${killAfter} ms, ${res.sent} sent, ${res.acked} acked, 0 lost`);
+    }
+    assert.ok(totalAcked > 0, 'some puts were acknowledged');
+    assert.ok(maxSent >= MIN_PUTS, `a run streamed at least ${MIN_PUTS} puts (max ${maxSent})`);
+  });
+}
