@@ -57,7 +57,11 @@ extern "C" {
     X(EROOTDATA, -18, "data at root of graph must be a node (an object)")                \
     X(EIO, -19, "I/O error")                                                             \
     X(ESTATE, -20, "invalid state")                                                      \
-    X(ENOTSUP, -21, "not supported by this build or configuration")
+    X(ENOTSUP, -21, "not supported by this build or configuration")                      \
+    X(EVERIFY, -22, "signature does not verify")                                         \
+    X(EDECRYPT, -23, "could not decrypt (wrong key or damaged data)")                    \
+    X(EKEY, -24, "malformed or invalid SEA key")                                         \
+    X(ECRYPTO, -25, "cryptographic library failure")
 
 typedef enum gun_err {
 #define GUN__ERR_ENUM(name, val, text) GUN_##name = val,
@@ -283,6 +287,146 @@ GUN_API int gun_get_sync(gun_chain *c, int timeout_ms, char **json_out);
 /* Blocking write: gun_put and wait for its callback. Returns the ack's error code.
  * timeout_ms <= 0 waits without limit. */
 GUN_API int gun_put_sync(gun_chain *c, const char *json, int timeout_ms);
+
+/* ------------------------------------------------------------------------------------ */
+/* SEA: Gun.js's keys, signatures, encryption and proof of work, byte-compatible with
+ * gun@0.2020.1241 as a node relay runs it (objects are stringified with sorted keys).
+ *
+ * Plain functions: no instance, safe on any thread, no callbacks, nothing global. They never
+ * touch the network; gun_sea_work runs PBKDF2 on the calling thread (about 0.1 s at the
+ * default 100000 rounds), so keep it off a loop thread.
+ * Strings passed in are UTF-8, NUL-terminated, and stay the caller's. A char ** result is
+ * the caller's on GUN_OK: release it with gun_sea_free (wipes, then frees; use it for
+ * anything secret) or gun_free. On any error *out is NULL.
+ * Results named "value" are the JSON text of what Gun.js returns, as JSON.stringify prints
+ * it: verifying a signed "hello" gives "\"hello\"" (quoted), a signed object its JSON.
+ * Malformed input never crashes or aborts: it gives an error code. docs/sea.md lists where
+ * we knowingly differ from sea.js (we parse JSON strictly, as sea.js does in a browser). */
+
+#define GUN_HAVE_SEA_API 1
+
+/* A key pair as SEA.pair() makes it: two P-256 keys, as JWK coordinates. Fixed size, no
+ * allocation; gun_sea_pair_wipe it when done. */
+typedef struct gun_sea_pair {
+    char pub[88];   /* ECDSA public key (signing): base64url(x) "." base64url(y), 87 chars */
+    char priv[44];  /* ECDSA private scalar d, base64url without padding, 43 chars */
+    char epub[88];  /* ECDH public key (encryption), same format as pub */
+    char epriv[44]; /* ECDH private scalar, same format as priv */
+} gun_sea_pair;
+
+/* Flags. */
+#define GUN_SEA_RAW 0x1u     /* sign, encrypt: the object's JSON without the "SEA" prefix */
+#define GUN_SEA_BROWSER 0x2u /* sign: stringify objects in JSON.stringify order, as SEA in a
+                                browser does; verify: also accept signatures made that way */
+#define GUN_SEA_LEGACY 0x4u  /* verify: also accept sea.js's fallback for pre-2020 data. Unsafe:
+                                one signature of the text "[object Object]" then verifies every
+                                object for that key (docs/sea.md); off unless you need old data */
+
+/* Fills *out with a new pair from OpenSSL's CSPRNG. Errors: GUN_EINVAL, GUN_ECRYPTO. */
+GUN_API int gun_sea_pair_generate(gun_sea_pair *out);
+
+/* Reads a pair from Gun.js's JSON {"pub","priv","epub","epriv"} (other keys ignored) and
+ * checks that each public key belongs to its private key. `json` stays the caller's.
+ * Errors: GUN_EINVAL, GUN_EJSON, GUN_EKEY (missing, malformed or mismatched keys),
+ * GUN_ENOMEM. On error *out is zeroed. */
+GUN_API int gun_sea_pair_from_json(const char *json, gun_sea_pair *out);
+
+/* The pair as {"pub":..,"priv":..,"epub":..,"epriv":..} in *json_out (holds private keys:
+ * gun_sea_free it). Errors: GUN_EINVAL, GUN_ENOMEM. */
+GUN_API int gun_sea_pair_to_json(const gun_sea_pair *pair, char **json_out);
+
+/* Overwrites the pair with zeros (not optimized away). NULL is a no-op. */
+GUN_API void gun_sea_pair_wipe(gun_sea_pair *pair);
+
+/* Wipes a string a gun_sea_* function returned, then frees it. NULL is a no-op. */
+GUN_API void gun_sea_free(char *s);
+
+/* SEA.sign(data, pair): data is taken as Gun.js takes a string (text that is JSON becomes
+ * that value, "SEA{...}" loses its prefix). *out = "SEA{"m":<value>,"s":"<base64 r||s>"}";
+ * the signature covers SHA-256(SHA-256(text)), text being a string m itself or the sorted
+ * JSON of any other m. Data already signed by this pair comes back as it is. Uses
+ * pair->pub and pair->priv. Errors: GUN_EINVAL, GUN_EKEY, GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_sign(const char *data, const gun_sea_pair *pair, unsigned flags, char **out);
+
+/* SEA.verify(data, pub): data is "SEA{...}" or {"m":..,"s":..}; pub a pub string. On GUN_OK
+ * *json_out is the value of m (a string m that holds JSON becomes that JSON's value, as in
+ * Gun.js). Errors: GUN_EINVAL, GUN_EVERIFY (bad or missing signature, not a signed
+ * envelope), GUN_EKEY (pub unusable), GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_verify(const char *data, const char *pub, unsigned flags, char **json_out);
+
+/* SEA.encrypt(data, key): AES-256-GCM under SHA-256(key + latin1(9 random salt bytes)),
+ * 15-byte random IV. key is a passphrase; to encrypt for a pair pass pair->epriv, and for
+ * another user the result of gun_sea_secret. data is encrypted as given (to encrypt a
+ * value, pass its JSON). *out = "SEA{"ct":..,"iv":..,"s":..}".
+ * Errors: GUN_EINVAL (also for an empty key, as in Gun.js), GUN_EIO (no randomness),
+ * GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_encrypt(const char *data, const char *key, unsigned flags, char **out);
+
+/* SEA.decrypt(data, key): *json_out is the plaintext's value (plaintext that is JSON becomes
+ * that value; other text comes back as a JSON string). Holds the secret: gun_sea_free it.
+ * Errors: GUN_EINVAL, GUN_EDECRYPT (wrong key, damaged or malformed data), GUN_ENOMEM. */
+GUN_API int gun_sea_decrypt(const char *data, const char *key, char **json_out);
+
+/* Options for gun_sea_work (SEA.work's opt); NULL or zeroed fields mean the defaults. */
+typedef struct gun_sea_work_opts {
+    uint32_t iterations; /* PBKDF2 rounds; 0 = 100000 */
+    uint32_t length;     /* output length in bits, a multiple of 8; 0 = 512 */
+    const char *hash;    /* PBKDF2 HMAC hash: NULL = "SHA-256"; "SHA-1", "SHA-384", "SHA-512" */
+    const char *name;    /* NULL = "PBKDF2"; a name starting with "sha" (any case), e.g.
+                            "SHA-256": the plain digest of data, salt ignored (content
+                            addressing, the `#` souls) */
+    int hex;             /* nonzero: hex output instead of base64 (opt.encode = 'hex') */
+} gun_sea_work_opts;
+
+/* SEA.work(data, salt, opts): PBKDF2-HMAC over UTF-8 data and salt, base64 (or hex) in
+ * *out. Gun.js passes a pair's epub as the salt when given a pair. A NULL or empty salt
+ * means 9 random bytes, as in Gun.js (the result then cannot be reproduced). opts may be
+ * NULL. The result is key material when it is a password proof: gun_sea_free it.
+ * Errors: GUN_EINVAL (unknown name or hash, bad length), GUN_EIO, GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_work(const char *data, const char *salt, const gun_sea_work_opts *opts,
+                         char **out);
+
+/* SEA.secret(their_epub, mine): ECDH between mine->epriv and their epub; out gets the shared
+ * x-coordinate as base64url, 43 chars and a NUL (a passphrase for gun_sea_encrypt that both
+ * sides compute). Secret: wipe out when done. Errors: GUN_EINVAL, GUN_EKEY, GUN_ECRYPTO. */
+GUN_API int gun_sea_secret(const char *their_epub, const gun_sea_pair *mine, char out[44]);
+
+/* SEA.certify(certificants, policy, authority, {expiry, block}): a certificate letting
+ * `certificants` write where `policy` says into the authority's graph. certificants,
+ * policy and block are JSON text, or plain text taken as a JSON string (a bare pub, "*",
+ * "inbox"): certificants "*", a pub, {"pub":..} or an array of these; policy a string, a
+ * LEX object ({"#":..,".":..,"*":..,"+":"*"}), an array of them or {"read":..,"write":..};
+ * block NULL, a soul string or {"read":..,"write":..}. expiry: ms since the epoch, 0 for
+ * none. *out = "SEA{"m":{"c":..,"e":..,"w":..},"s":..}".
+ * Errors: GUN_EINVAL (no certificant or no policy found, as Gun.js logs), GUN_EKEY,
+ * GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_certify(const char *certificants, const char *policy,
+                            const gun_sea_pair *authority, double expiry, const char *block,
+                            char **out);
+
+/* A value signed for a user's graph (spec 5.10), as Gun.js writes it for key `key` of soul
+ * `soul` at `state`: *out = {":":<value>,"~":"<sig>"} (JSON text; on the wire it travels as
+ * a JSON string), the signature covering {"#":soul,".":key,":":value,">":state}.
+ * value_json is the JSON of the value (null, boolean, number, string or a {"#":soul} link).
+ * With `cert` (a gun_sea_certify result, NULL for none), for writing into another user's
+ * graph: {"*":<pair->pub>,"+":<cert>,":":..,"~":..}. Errors: GUN_EINVAL (bad cert, state
+ * not finite), GUN_EJSON, GUN_EKEY, GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_sea_sign_put(const char *soul, const char *key, const char *value_json,
+                             double state, const gun_sea_pair *pair, const char *cert,
+                             char **out);
+
+/* Checks a signed graph value (the string gun_sea_sign_put makes) for soul, key and state
+ * against pub, and gives the plain value's JSON in *value_json_out. pub is the soul's pub
+ * (gun_sea_soul_pub), or the "*" writer of a certified value: checking the certificate
+ * itself is the relay's job. Errors: GUN_EINVAL, GUN_EVERIFY (not a signed value, signed
+ * for another soul, key, state or value, by another key; state 0), GUN_EKEY, GUN_ENOMEM. */
+GUN_API int gun_sea_verify_put(const char *soul, const char *key, const char *signed_value,
+                               double state, const char *pub, unsigned flags,
+                               char **value_json_out);
+
+/* SEA.opt.pub(soul): the pub a soul belongs to ("~<pub>" and "~<pub>/path" souls), in
+ * *pub_out. Errors: GUN_EINVAL, GUN_ENOTFOUND (no pub in that soul), GUN_ENOMEM. */
+GUN_API int gun_sea_soul_pub(const char *soul, char **pub_out);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,7 @@ async function startRelay(extra, env) {
   const child = spawn(path.join(BUILD, 'gun'), args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv(env) });
   let err = '';
   child.stderr.on('data', (d) => { err += d; if (process.env.GUN_TEST_VERBOSE) process.stderr.write(d); });
-  const m = await waitLine(child, /listening on ws:\/\/[^:]+:(\d+)\/gun/, 10000, 'gun relay');
+  const m = await waitLine(child, /listening on wss?:\/\/[^:]+:(\d+)\/gun/, 10000, "gun relay");
   const port = Number(m[1]);
   return { kind: 'ours', port, url: `http://127.0.0.1:${port}/gun`, ws: `ws://127.0.0.1:${port}/gun`, child,
     stderr: () => err, stop: (sig) => stopChild(child, sig) };
