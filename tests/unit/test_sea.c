@@ -831,7 +831,9 @@ Test(sea, sign_put_shapes)
              writer.pub);
     cr_assert_eq(strncmp(w, prefix, strlen(prefix)), 0, "%s", w);
     cr_assert_eq(gun_sea_verify_put(soul, "inbox", w, 5, writer.pub, 0, &v), 0);
+    gun_sea_free(v);
     cr_assert_eq(gun_sea_verify_put(soul, "inbox", w, 5, owner.pub, 0, &v), GUN_EVERIFY);
+    cr_assert_null(v);
     gun_sea_free(v);
     gun_sea_free(w);
     cr_assert_eq(gun_sea_sign_put(soul, "inbox", "\"hi\"", 5, &writer, "not a cert", &w), GUN_EINVAL);
