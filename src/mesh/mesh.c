@@ -1089,6 +1089,13 @@ static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
             return;
         gun__msg_bind(msg);
     }
+    /* Our own greeting coming back: we dialed ourselves. Checked before dedup, which would
+     * otherwise swallow it as a message we sent. */
+    if (gun__str_eqc(msg->dam, "?") && gun__str_eqc(msg->pid, m->pid)) {
+        mlog(m, GUN_LOG_INFO, "mesh: %s is ourselves, disconnecting", peer_name(p));
+        gun__conn_close(p->conn, "self");
+        return;
+    }
     if (gun__dedup_check(m->dup, msg->id, now)) {
         m->st.dup_dropped++;
         return;

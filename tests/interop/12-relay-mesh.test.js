@@ -64,3 +64,24 @@ test('a triangle of three relays does not loop', { timeout: 60000 }, async () =>
     await r1.stop();
   }
 });
+
+test('a relay told to peer with itself drops that connection and keeps serving', { timeout: 30000 }, async () => {
+  const net = require('node:net');
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const r = await startRelay(['--port', String(port), '--peers', `http://127.0.0.1:${port}/gun`]);
+  try {
+    await until(() => /is ourselves/.test(r.stderr()), 5000, 'self-connection detected');
+    await sleep(2500);
+    // one detection, no reconnect loop
+    const n = (r.stderr().match(/is ourselves/g) || []).length;
+    assert.strictEqual(n, 1, r.stderr());
+    const p = await rawPeer(r.ws);
+    p.send({ '#': 'self1', put: { me: { _: { '#': 'me', '>': { x: T0 } }, x: 1 } } });
+    assert.strictEqual((await p.reply('self1')).ok, true);
+    p.close();
+  } finally {
+    await r.stop();
+  }
+});
