@@ -264,12 +264,23 @@ int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
     while (i < m && a[i] == b[i])
         i++;
     /* Back up to the start of the code point we stopped in. */
-    /* One is a prefix of the other: in well-formed text it ends on a code point, so the
-     * shorter sorts first, as in JS. */
-    if (i == m)
-        return (alen > blen) - (alen < blen);
-    while (i > 0 && ((unsigned char)a[i] & 0xC0) == 0x80)
-        i--;
+    const char *sh = alen < blen ? a : b;
+    if (i == m) {
+        /* One is a byte prefix of the other. If the shorter ends on a whole code point the
+         * shorter sorts first, as in JS; if it ends in a broken sequence, decode below. */
+        size_t j = m;
+        while (j > 0 && ((unsigned char)sh[j - 1] & 0xC0) == 0x80 && m - j < 3)
+            j--;
+        if (j > 0 && ((unsigned char)sh[j - 1] & 0xC0) != 0x80 && (unsigned char)sh[j - 1] >= 0xC0)
+            j--;
+        uint32_t cp;
+        if (j == m || gun__wtf8_decode(sh + j, m - j, &cp) == m - j)
+            return (alen > blen) - (alen < blen);
+        i = j;
+    } else {
+        while (i > 0 && ((unsigned char)a[i] & 0xC0) == 0x80)
+            i--;
+    }
     j = i;
     uint32_t pa = 0, pb = 0;
     while ((i < alen || pa) && (j < blen || pb)) {

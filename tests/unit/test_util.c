@@ -137,3 +137,14 @@ Test(util, fail_formats_message)
     cr_expect_str_eq(e.msg, "bad key 'x'");
     cr_expect_eq(gun__fail(NULL, GUN_EIO, "ignored"), GUN_EIO);
 }
+
+Test(util, utf16_cmp_prefix_cases)
+{
+    /* "é" (C3 A9) against a lone C3 byte (U+FFFD for a decoder): E9 < FFFD */
+    cr_expect_lt(gun__utf16_cmp("\xC3\xA9", 2, "\xC3", 1), 0);
+    cr_expect_gt(gun__utf16_cmp("\xC3", 1, "\xC3\xA9", 2), 0);
+    /* whole code points: the shorter sorts first */
+    cr_expect_lt(gun__utf16_cmp("a\xC3\xA9", 3, "a\xC3\xA9x", 4), 0);
+    cr_expect_eq(gun__utf16_cmp("a\xC3\xA9", 3, "a\xC3\xA9", 3), 0);
+    cr_expect_lt(gun__utf16_cmp("", 0, "a", 1), 0);
+}
