@@ -201,6 +201,9 @@ struct gun_s {
     gun__store inner;   /* the real store */
     gun__wb *wb;        /* group commit in front of it: g->store is its face */
     int store_threaded; /* inner commits may run on a worker thread */
+    uint64_t started_ms;   /* mono clock at open */
+    uint64_t store_errors; /* failed commits */
+    int store_failing;     /* the last commit failed */
     struct gun__lack *lacks_head, *lacks_tail; /* local put acks waiting for durability */
     size_t net_pending; /* GETs sent to peers and not answered yet */
     gun__map *watch; /* soul -> gun__wbucket */

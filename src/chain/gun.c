@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chain.h"
+#include "../relay/relay.h"
 
 #define DISPATCH_BATCH 1024 /* events per loop turn before yielding to other handles */
 
@@ -453,8 +454,11 @@ void gun__ack_durable(gun_t *g, gun_ack_cb cb, void *arg, const char *soul)
 static void on_durable(void *arg, uint64_t seq, int err, const char *err_text)
 {
     gun_t *g = arg;
-    if (err)
+    g->store_failing = err != GUN_OK;
+    if (err) {
+        g->store_errors++;
         gun__log(g, GUN_LOG_ERROR, "store: commit failed: %s", err_text ? err_text : "");
+    }
     if (g->mesh)
         gun__mesh_durable(g->mesh, seq, err, err_text);
     while (g->lacks_head && g->lacks_head->seq <= seq) {
@@ -529,6 +533,10 @@ static int open_mesh(gun_t *g, const gun_opts *o)
     mc.merge = mesh_merge;
     mc.merge_arg = g;
     mc.wb = g->wb;
+    if (o->super_peer) {
+        mc.http = gun__relay_http;
+        mc.http_arg = g;
+    }
     mc.predicate = o->message_predicate;
     mc.predicate_arg = o->predicate_arg;
     mc.log = o->log;
@@ -668,6 +676,7 @@ int gun_open(gun_t **out, const gun_opts *opts)
     if (!g)
         return GUN_ENOMEM;
     g->opts = *opts;
+    g->started_ms = gun__mono_ms();
     g->lim.max_bytes = opts->max_frame_bytes;
     g->lim.max_depth = opts->max_json_depth;
     if (uv_mutex_init(&g->qlock)) {

@@ -1349,6 +1349,8 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
     wc.max_queue = cfg->max_queue;
     wc.max_conns = cfg->max_conns;
     wc.retry_max_ms = 2000;
+    wc.http = cfg->http;
+    wc.http_arg = cfg->http_arg;
     wc.log = cfg->log;
     wc.log_arg = cfg->log_arg;
     wc.log_level = cfg->log_level;

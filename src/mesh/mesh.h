@@ -39,6 +39,8 @@ typedef struct gun__mesh_cfg {
     /* Group commit in front of the store: put acks wait until what they wrote (and
      * anything before it) is durable. NULL: ack at once. */
     gun__wb *wb;
+    gun__http_cb http; /* plain HTTP on the listening port (relay endpoints) */
+    void *http_arg;
     gun__mesh_predicate predicate;
     void *predicate_arg;
     gun_log_cb log;

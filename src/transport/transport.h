@@ -69,6 +69,11 @@ static inline void gun__conn_close(gun__conn *c, const char *why) { c->ops->clos
 /* ---- WebSocket backend (libwebsockets on the libuv loop) ---- */
 typedef struct gun__ws gun__ws;
 
+/* Plain HTTP on the listening port (not a WebSocket upgrade): fills body and *ctype and
+ * returns the status; 0 means "not mine" (404). `path` is lent. Loop thread. */
+typedef int (*gun__http_cb)(void *arg, const char *method, const char *path, gun__buf *body,
+                            const char **ctype);
+
 typedef struct gun__ws_cfg {
     void *loop;               /* uv_loop_t *, required */
     const char *host;         /* listen address; NULL = all */
@@ -81,6 +86,8 @@ typedef struct gun__ws_cfg {
     size_t max_queue;         /* per-connection send queue bytes */
     uint32_t max_conns;       /* accepted connections at once; 0 = no cap */
     uint32_t retry_max_ms;    /* reconnect backoff cap (Gun.js retries every ~2 s) */
+    gun__http_cb http;        /* NULL: every plain HTTP request is 404 */
+    void *http_arg;
     gun_log_cb log;
     void *log_arg;
     gun_log_level log_level;

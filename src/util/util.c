@@ -268,15 +268,15 @@ int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
     if (i == m) {
         /* One is a byte prefix of the other. If the shorter ends on a whole code point the
          * shorter sorts first, as in JS; if it ends in a broken sequence, decode below. */
-        size_t j = m;
-        while (j > 0 && ((unsigned char)sh[j - 1] & 0xC0) == 0x80 && m - j < 3)
-            j--;
-        if (j > 0 && ((unsigned char)sh[j - 1] & 0xC0) != 0x80 && (unsigned char)sh[j - 1] >= 0xC0)
-            j--;
+        size_t t = m;
+        while (t > 0 && ((unsigned char)sh[t - 1] & 0xC0) == 0x80 && m - t < 3)
+            t--;
+        if (t > 0 && ((unsigned char)sh[t - 1] & 0xC0) != 0x80 && (unsigned char)sh[t - 1] >= 0xC0)
+            t--;
         uint32_t cp;
-        if (j == m || gun__wtf8_decode(sh + j, m - j, &cp) == m - j)
+        if (t == m || gun__wtf8_decode(sh + t, m - t, &cp) == m - t)
             return (alen > blen) - (alen < blen);
-        i = j;
+        i = t;
     } else {
         while (i > 0 && ((unsigned char)a[i] & 0xC0) == 0x80)
             i--;

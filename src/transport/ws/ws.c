@@ -291,6 +291,86 @@ int gun__ws_connect(gun__ws *w, const char *url, gun__conn **out)
     return GUN_OK;
 }
 
+/* ---- plain HTTP (health, stats, metrics) ---- */
+
+#define HTTP_MAGIC 0x68747470u
+
+typedef struct http_resp {
+    uint32_t magic; /* tells it apart from a ws_conn in the opaque pointer */
+    gun__buf body;
+    size_t sent;
+} http_resp;
+
+static int http_request(gun__ws *w, struct lws *wsi, const char *uri)
+{
+    char method[8] = "GET";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
+        snprintf(method, sizeof method, "POST");
+    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0)
+        snprintf(method, sizeof method, "HEAD");
+    http_resp *r = gun__calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->magic = HTTP_MAGIC;
+    gun__buf_init(&r->body);
+    const char *ctype = "text/plain; charset=utf-8";
+    int status = w->cfg.http ? w->cfg.http(w->cfg.http_arg, method, uri ? uri : "/", &r->body, &ctype)
+                             : 0;
+    if (!status) {
+        status = HTTP_STATUS_NOT_FOUND;
+        gun__buf_reset(&r->body);
+        gun__buf_adds(&r->body, "not found\n");
+        ctype = "text/plain; charset=utf-8";
+    }
+    if (r->body.oom) {
+        gun__buf_free(&r->body);
+        gun__free(r);
+        return -1;
+    }
+    lws_set_opaque_user_data(wsi, r);
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, (lws_filepos_t)r->body.len, &p,
+                                    end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)"*", 1, &p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                    (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return 1;
+    if (!strcmp(method, "HEAD") || !r->body.len) {
+        if (lws_http_transaction_completed(wsi))
+            return -1;
+        return 0;
+    }
+    lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int http_body(struct lws *wsi)
+{
+    http_resp *r = lws_get_opaque_user_data(wsi);
+    if (!r || r->magic != HTTP_MAGIC)
+        return 0;
+    size_t left = r->body.len - r->sent, n = left > 16384 ? 16384 : left;
+    unsigned char *buf = gun__malloc(LWS_PRE + n);
+    if (!buf)
+        return -1;
+    memcpy(buf + LWS_PRE, r->body.p + r->sent, n);
+    int final = r->sent + n == r->body.len;
+    int wr = lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    gun__free(buf);
+    if (wr < (int)n)
+        return -1;
+    r->sent += n;
+    if (!final) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (lws_http_transaction_completed(wsi))
+        return -1;
+    return 0;
+}
+
 /* ---- lws callback ---- */
 
 static int uri_is_path(struct lws *wsi, const char *path)
@@ -404,6 +484,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     gun__ws *w = lws_context_user(ctx);
     ws_conn *k = lws_get_opaque_user_data(wsi);
     (void)user;
+    if (k && ((http_resp *)(void *)k)->magic == HTTP_MAGIC && reason != LWS_CALLBACK_HTTP_WRITEABLE &&
+        reason != LWS_CALLBACK_CLOSED_HTTP && reason != LWS_CALLBACK_HTTP_DROP_PROTOCOL)
+        k = NULL;
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -481,10 +564,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
 
     case LWS_CALLBACK_HTTP:
-        /* Plain HTTP on the relay's port (health, stats, static files) arrives with the
-         * relay command; until then every path is 404. */
-        lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-        return -1;
+        return http_request(w, wsi, (const char *)in);
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return http_body(wsi);
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL: {
+        http_resp *r = lws_get_opaque_user_data(wsi);
+        if (r && r->magic == HTTP_MAGIC) {
+            lws_set_opaque_user_data(wsi, NULL);
+            gun__buf_free(&r->body);
+            gun__free(r);
+        }
+        break;
+    }
 
     default:
         break;
