@@ -12,12 +12,14 @@ const T0 = 1700000000000;
 // file store rewrites a whole node file (fsync + rename) per commit, ~30-70 durable batches/s
 // (docs/storage.md), so its runs stream fewer puts in the same time.
 const PLAN = {
-  lmdb: { runs: 5, minPuts: 5000, killMs: [150, 1050] },
+  lmdb: { runs: 5, minPuts: 5000, killAtSent: [5000, 15000] },
   file: { runs: 5, minPuts: 300, killMs: [300, 1500] },
 };
 const MAX_PUTS = 20000;
 
-async function crashRun(store, dir, run, killAfterMs) {
+// The kill comes after killAfterMs, or once killAtSent puts are out plus a random 0-30 ms
+// (so it lands anywhere in a commit, not just after an ack).
+async function crashRun(store, dir, run, killAfterMs, killAtSent) {
   let relay = await startRelay(['--store', store, '--data', dir]);
   const w = await rawPeer(relay.ws);
   const acked = new Set();
@@ -29,7 +31,10 @@ async function crashRun(store, dir, run, killAfterMs) {
     }
   });
   w.closed.then(() => { dead = true; });
-  const killer = sleep(killAfterMs).then(() => relay.stop('SIGKILL'));
+  let sentEnough;
+  const enough = new Promise((r) => { sentEnough = r; });
+  const killer = (killAtSent ? enough.then(() => sleep(Math.floor(Math.random() * 30))) : sleep(killAfterMs))
+    .then(() => relay.stop('SIGKILL'));
   // Stream puts with a window of outstanding ones until the relay dies, and at least
   // as many as it can while it lives.
   let i = 0;
@@ -41,6 +46,7 @@ async function crashRun(store, dir, run, killAfterMs) {
       const st = T0 + run * 1e6 + i + (i % 7) / 999;
       const id = `r${run}p${i}`;
       sent.push({ id, soul, key, v, st });
+      if (killAtSent && i + 1 === killAtSent) sentEnough();
       try { w.send({ '#': id, put: { [soul]: { _: { '#': soul, '>': { [key]: st } }, [key]: v } } }); } catch (e) { dead = true; }
       i++;
     }
@@ -73,16 +79,20 @@ for (const store of ['lmdb', 'file']) {
     const dir = tmpdir(`gun-crash-${store}-`);
     let totalAcked = 0;
     let maxSent = 0;
+    let minSent = Infinity;
     const plan = PLAN[store];
     for (let run = 0; run < plan.runs; run++) {
-      const killAfter = plan.killMs[0] + Math.floor(Math.random() * (plan.killMs[1] - plan.killMs[0]));
-      const res = await crashRun(store, dir, run, killAfter);
+      const pick = (r) => r[0] + Math.floor(Math.random() * (r[1] - r[0]));
+      const killAfter = plan.killMs ? pick(plan.killMs) : 0;
+      const killAt = plan.killAtSent ? pick(plan.killAtSent) : 0;
+      const res = await crashRun(store, dir, run, killAfter, killAt);
       totalAcked += res.acked;
       maxSent = Math.max(maxSent, res.sent);
-      assert.deepStrictEqual(res.lost.slice(0, 3), [], `run ${run} (kill after ${killAfter} ms): ${res.lost.length} of ${res.acked} acked puts lost`);
-      t.diagnostic(`${store} run ${run}: kill after ${killAfter} ms, ${res.sent} sent, ${res.acked} acked, 0 lost`);
+      minSent = Math.min(minSent, res.sent);
+      assert.deepStrictEqual(res.lost.slice(0, 3), [], `run ${run} (kill ${killAt ? 'after ' + killAt + ' puts' : 'after ' + killAfter + ' ms'}): ${res.lost.length} of ${res.acked} acked puts lost`);
+      t.diagnostic(`${store} run ${run}: kill ${killAt ? 'after ' + killAt + ' puts' : 'after ' + killAfter + ' ms'}, ${res.sent} sent, ${res.acked} acked, 0 lost`);
     }
     assert.ok(totalAcked > 0, 'some puts were acknowledged');
-    assert.ok(maxSent >= plan.minPuts, `a run streamed at least ${plan.minPuts} puts (max ${maxSent})`);
+    assert.ok(plan.killAtSent ? minSent >= plan.minPuts : maxSent >= plan.minPuts, `a run streamed at least ${plan.minPuts} puts (max ${maxSent})`);
   });
 }
