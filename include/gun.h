@@ -126,6 +126,8 @@ typedef struct gun_opts {
     const char *storage_path; /* the data directory (created if missing); NULL: "./gun_data" */
     int storage_nosync;       /* skip fsync: survives a process crash, not an OS crash or power
                                  loss (a documented trade-off; default 0) */
+    size_t storage_max_bytes; /* LMDB: cap on the data file; writes past it fail (and their
+                                 puts get an error ack) without harming what is stored. 0: none */
     /* Networking (the Rust port's peers / super_peer / port). */
     const char *const *peers; /* URLs to connect to and keep connected (ws://, wss://, or
                                  Gun.js style http(s)://host:port/gun); copied */

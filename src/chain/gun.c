@@ -31,6 +31,7 @@ void gun_opts_init(gun_opts *o)
     o->radisk = 0;
     o->storage_path = NULL;
     o->storage_nosync = 0;
+    o->storage_max_bytes = 0;
     o->peers = NULL;
     o->npeers = 0;
     o->super_peer = 0;
@@ -701,6 +702,7 @@ int gun_open(gun_t **out, const gun_opts *opts)
         sops = opts->radisk ? &gun__store_lmdb_ops : &gun__store_file_ops;
         cfg.path = opts->storage_path ? opts->storage_path : "./gun_data";
         cfg.nosync = opts->storage_nosync;
+        cfg.max_bytes = opts->storage_max_bytes;
     }
     rc = gun__store_open(&g->inner, sops, &cfg, &e);
     if (rc != GUN_OK) {

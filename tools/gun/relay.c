@@ -24,6 +24,8 @@ static const char relay_usage[] =
     "  --peers URL[,URL]    other relays to connect to and keep (env PEERS)\n"
     "  --tls-cert FILE      serve wss:// with this certificate (env HTTPS_CERT)\n"
     "  --tls-key FILE       and this key (env HTTPS_KEY)\n"
+    "  --max-data BYTES     cap the LMDB data file; writes past it are refused with an\n"
+    "                       error ack (default: no cap)\n"
     "  --nosync             do not fsync commits: a crash of the relay loses nothing, an\n"
     "                       OS crash or power loss may lose the last writes\n"
     "  --quiet              log only warnings and errors\n"
@@ -63,6 +65,7 @@ int gun_cli_relay(int argc, char **argv)
     char *peers_arg = NULL;
     long port = 8765;
     int quiet = 0, nosync = 0;
+    unsigned long long max_data = 0;
     const char *env;
     if ((env = getenv("PORT")) && *env)
         port = strtol(env, NULL, 10);
@@ -117,6 +120,15 @@ int gun_cli_relay(int argc, char **argv)
         } else if (!strcmp(a, "--tls-key")) {
             NEED_VALUE();
             key = v;
+        } else if (!strcmp(a, "--max-data")) {
+            NEED_VALUE();
+            char *end;
+            errno = 0;
+            max_data = strtoull(v, &end, 10);
+            if (errno || *end) {
+                fprintf(stderr, "gun relay: bad --max-data '%s' (bytes)\n", v);
+                return GUN_CLI_USAGE;
+            }
         } else if (!strcmp(a, "--nosync")) {
             nosync = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -156,6 +168,7 @@ int gun_cli_relay(int argc, char **argv)
         o.local_storage = 1;
     o.storage_path = data;
     o.storage_nosync = nosync;
+    o.storage_max_bytes = (size_t)max_data;
     o.host = host;
     o.port = (int)port;
     o.peers = peers;
