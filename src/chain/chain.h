@@ -206,6 +206,7 @@ struct gun_s {
     int store_failing;     /* the last commit failed */
     struct gun__lack *lacks_head, *lacks_tail; /* local put acks waiting for durability */
     size_t net_pending; /* GETs sent to peers and not answered yet */
+    gun__map *asked;    /* souls already asked of the peers */
     gun__map *watch; /* soul -> gun__wbucket */
     gun__lis *lis;   /* every live listener */
     unsigned epoch;

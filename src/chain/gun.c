@@ -503,6 +503,12 @@ void gun__net_ask(gun_t *g, const char *soul, size_t len)
 {
     if (!g->mesh || g->stopping)
         return;
+    /* Once per soul: the mesh keeps the subscription and asks again on every reconnect;
+     * listeners coming and going must not ask (and make once wait) again and again. */
+    if (!g->asked && !(g->asked = gun__map_new()))
+        return;
+    if (gun__map_get(g->asked, soul, len) || gun__map_put(g->asked, soul, len, (void *)1, NULL))
+        return;
     if (gun__mesh_get(g->mesh, (gun__str){soul, len}, NULL, net_get_done, g) == GUN_OK)
         g->net_pending++;
     /* net_get_done may already have run (no peer connected): it balanced the count. */
@@ -608,6 +614,7 @@ static void free_instance(gun_t *g)
     gun__chains_free(g);
     if (g->watch)
         gun__map_free(g->watch, NULL);
+    gun__map_free(g->asked, NULL);
     uv_mutex_destroy(&g->qlock);
     uv_mutex_destroy(&g->chain_lock);
     uv_mutex_destroy(&g->core_lock);

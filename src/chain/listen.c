@@ -759,8 +759,11 @@ static void on_once_timer(uv_timer_t *t)
     if (!l || l->done)
         return;
     gun_t *g = l->g;
-    /* Peers still owe answers: wait for them, at most the ack timeout (Gun.js waits for
-     * every peer's reply or not-found). */
+    /* Resolve again first: data that arrived may lead to a node nobody has asked peers
+     * for yet (a link), which asks now. Then, while peers still owe answers, wait for them,
+     * at most the ack timeout (Gun.js waits for every peer's reply or not-found). */
+    if (g->mesh)
+        resolve_base(g, l, 0, 0);
     if (g->net_pending && gun__mono_ms() - l->once_start < g->opts.ack_timeout_ms) {
         uv_timer_start(l->timer, on_once_timer, g->opts.once_wait_ms, 0);
         return;

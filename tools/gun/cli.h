@@ -14,5 +14,19 @@ enum {
 
 /* argv excludes the subcommand name. */
 int gun_cli_relay(int argc, char **argv);
+int gun_cli_put(int argc, char **argv);
+int gun_cli_get(int argc, char **argv);
+int gun_cli_watch(int argc, char **argv);
+int gun_cli_keygen(int argc, char **argv);
+int gun_cli_stats(int argc, char **argv);
+int gun_cli_export(int argc, char **argv);     /* export.c */
+int gun_cli_import(int argc, char **argv);     /* export.c */
+int gun_cli_rad_import(int argc, char **argv); /* radimport.c */
+
+/* Opens the lmdb (kind NULL or "lmdb") or file store in dir; prints the reason and returns
+ * a GUN_CLI_* code on failure. */
+struct gun__store;
+int gun_cli_open_store(struct gun__store *s, const char *kind, const char *dir,
+                       const char *cmd);
 
 #endif

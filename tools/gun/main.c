@@ -14,6 +14,14 @@ static void usage(FILE *f)
             "\n"
             "commands:\n"
             "  relay       run a relay (super peer); see 'gun relay --help'\n"
+            "  put         write JSON at a path, through a relay or into a data directory\n"
+            "  get         read the value at a path\n"
+            "  watch       print every change at a path until interrupted\n"
+            "  keygen      print a new SEA key pair as JSON\n"
+            "  stats       print a relay's counters (its /stats)\n"
+            "  export      write the whole graph with states as JSON to stdout\n"
+            "  import      merge a graph (JSON on stdin) into a data directory\n"
+            "  rad-import  import a Gun.js radata/ folder into a data directory\n"
             "  help        show this text\n"
             "  version     print the version (also --version)\n"
             "\n"
@@ -37,6 +45,22 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "relay"))
         return gun_cli_relay(argc - 2, argv + 2);
+    if (!strcmp(cmd, "put"))
+        return gun_cli_put(argc - 2, argv + 2);
+    if (!strcmp(cmd, "get"))
+        return gun_cli_get(argc - 2, argv + 2);
+    if (!strcmp(cmd, "watch"))
+        return gun_cli_watch(argc - 2, argv + 2);
+    if (!strcmp(cmd, "keygen"))
+        return gun_cli_keygen(argc - 2, argv + 2);
+    if (!strcmp(cmd, "stats"))
+        return gun_cli_stats(argc - 2, argv + 2);
+    if (!strcmp(cmd, "export"))
+        return gun_cli_export(argc - 2, argv + 2);
+    if (!strcmp(cmd, "import"))
+        return gun_cli_import(argc - 2, argv + 2);
+    if (!strcmp(cmd, "rad-import"))
+        return gun_cli_rad_import(argc - 2, argv + 2);
     fprintf(stderr, "gun: unknown command '%s' (see 'gun help')\n", cmd);
     return 2;
 }

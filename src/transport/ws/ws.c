@@ -9,8 +9,12 @@
 /* uv.h first: lws picks up its libuv glue from it. */
 #include <libwebsockets.h>
 
+#include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../transport.h"
 
@@ -593,6 +597,35 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Can we bind host:port? Asked before lws gets the port, so that a taken port is a clean
+ * error rather than a context without a listener. */
+static int probe_port(const char *host, int port, gun__err *e)
+{
+    struct addrinfo hints, *ai = NULL;
+    char ps[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(ps, sizeof ps, "%d", port);
+    int gai = getaddrinfo(host, ps, &hints, &ai);
+    if (gai)
+        return gun__fail(e, GUN_EIO, "ws: cannot listen on %s:%d: %s", host ? host : "*", port,
+                         gai_strerror(gai));
+    int rc = GUN_OK;
+    int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen))
+            rc = gun__fail(e, GUN_EIO, "ws: cannot listen on %s:%d: %s", host ? host : "*", port,
+                           strerror(errno));
+        close(fd);
+    }
+    freeaddrinfo(ai);
+    return rc;
+}
+
 int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs *cbs, void *arg,
                 gun__err *e)
 {
@@ -614,6 +647,14 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
         return gun__fail(e, GUN_ENOMEM, "ws: out of memory");
     }
     lws_set_log_level(LLL_ERR, NULL);
+    if (cfg->port > 0) {
+        int rc = probe_port(cfg->host, cfg->port, e);
+        if (rc) {
+            gun__free(w->path);
+            gun__free(w);
+            return rc;
+        }
+    }
 
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -639,6 +680,17 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
     w->vh = lws_get_vhost_by_name(w->ctx, "default");
     if (cfg->port >= 0 && w->vh)
         w->port = lws_get_vhost_listen_port(w->vh);
+    if (cfg->port >= 0 && w->port <= 0) {
+        /* lws logs a bind failure but still makes a context with no listener. Destroying a
+         * context on a foreign loop before its handles ran can unload lws's uv plugin under
+         * them, so this rare case (the port was taken between probe_port and here) leaks the
+         * context instead of crashing. */
+        int rc = gun__fail(e, GUN_EIO, "ws: cannot listen on %s:%d", cfg->host ? cfg->host : "*",
+                           cfg->port);
+        gun__free(w->path);
+        gun__free(w);
+        return rc;
+    }
     *out = w;
     return GUN_OK;
 }
