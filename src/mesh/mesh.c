@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "mesh.h"
+#include "../sea/sea.h" /* the user-graph firewall (issue 5) */
 
 #define HEARTBEAT_MS 20000
 #define EXPIRE_MS 1000
@@ -103,6 +104,7 @@ struct gun__mesh {
     int handles; /* timers still closing */
     gun__mesh_stats st;
     gun__buf scratch;
+    gun__fw *fw; /* SEA user-graph firewall (issue 5), made on first use */
 };
 
 static void mlog(gun__mesh *m, gun_log_level lvl, const char *fmt, ...) GUN__PRINTF(3, 4);
@@ -1132,6 +1134,41 @@ static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
                 send_ack(m, p, msg->id, e.msg);
             return;
         }
+        /* ---- SEA firewall (issue 5, src/sea/firewall.c): every key on a `~@`, pub, `#` or
+         * `<?N` soul is checked before anything is stored or forwarded. A rejection stores
+         * and forwards nothing of the put, answers the put with Gun.js's text (replies and
+         * the cases where Gun.js stays silent get no answer) and is counted by kind. ---- */
+        gun__fw_result fr;
+        size_t omitted = 0;
+        rc = m->fw ? GUN_OK : gun__fw_new(&m->fw, 0, 0);
+        if (!rc)
+            rc = gun__fw_check_put(m->fw, gun__json_obj_get(msg->obj, "put", 3), gun__now_ms(),
+                                   m->store ? gun__fw_store_lookup : NULL, m->store, &fr,
+                                   &omitted);
+        m->st.fw_omitted += omitted;
+        if (rc || fr.kind != GUN__FW_PASS) {
+            gun__dedup_track_via(m->dup, msg->id, p->serial, now);
+            if (rc) {
+                mlog(m, GUN_LOG_ERROR, "mesh: put from %s dropped: firewall: %s", peer_name(p),
+                     gun_strerror(rc));
+                return;
+            }
+            switch (fr.kind) {
+            case GUN__FW_ALIAS: m->st.fw_alias++; break;
+            case GUN__FW_ACCOUNT: m->st.fw_account++; break;
+            case GUN__FW_UNVERIFIED: m->st.fw_unverified++; break;
+            case GUN__FW_UNCERTIFIED: m->st.fw_uncertified++; break;
+            case GUN__FW_CERT: m->st.fw_cert++; break;
+            case GUN__FW_CERT_DROP: m->st.fw_cert_dropped++; break;
+            default: m->st.fw_hash++; break;
+            }
+            mlog(m, GUN_LOG_DEBUG, "mesh: put %.*s from %s refused by the firewall: %s",
+                 (int)msg->id.len, msg->id.p, peer_name(p), fr.why ? fr.why : "(silent)");
+            if (fr.why && !msg->ack.len)
+                send_ack(m, p, msg->id, fr.why);
+            return;
+        }
+        /* ---- end SEA firewall ---- */
     }
     if (!predicate_ok(m, msg)) {
         gun__dedup_track(m->dup, msg->id, now);
@@ -1415,6 +1452,8 @@ void gun__mesh_free(gun__mesh *m)
     gun__map_free(m->outbox_ids, NULL);
     gun__map_free(m->asked, NULL);
     gun__buf_free(&m->scratch);
+    gun__fw_free(m->fw); /* SEA firewall (issue 5) */
+    m->fw = NULL;
     if (m->heartbeat.loop) {
         /* The timers live inside m: free it when the last one has closed. */
         m->handles = 5;

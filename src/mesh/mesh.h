@@ -63,6 +63,9 @@ typedef struct gun__mesh_stats {
     uint64_t dup_dropped, bad_json, too_big, bad_put, predicate_dropped;
     uint64_t puts, put_keys_accepted, put_keys_ignored, put_keys_deferred;
     uint64_t gets, gets_forwarded, acks_routed, pushes;
+    /* SEA firewall (issue 5): puts refused by kind (gun__fw_kind), keys omitted by `<?N` */
+    uint64_t fw_alias, fw_account, fw_unverified, fw_uncertified, fw_cert, fw_cert_dropped;
+    uint64_t fw_hash, fw_omitted;
 } gun__mesh_stats;
 const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m);
 

@@ -59,6 +59,21 @@ static size_t collect(gun_t *g, metric *out, size_t max)
       st->dup_dropped);
     M("messages_dropped_predicate_total", "messages dropped by the message predicate", "counter",
       st->predicate_dropped);
+    M("puts_rejected_sea_alias_total", "puts refused by the SEA firewall: alias rules", "counter",
+      st->fw_alias);
+    M("puts_rejected_sea_account_total", "puts refused by the SEA firewall: account pub", "counter",
+      st->fw_account);
+    M("puts_rejected_sea_unverified_total", "puts refused by the SEA firewall: bad signature",
+      "counter", st->fw_unverified);
+    M("puts_rejected_sea_uncertified_total",
+      "puts refused by the SEA firewall: foreign writer without certificate", "counter",
+      st->fw_uncertified);
+    M("puts_rejected_sea_certificate_total", "puts refused by the SEA firewall: certificate",
+      "counter", st->fw_cert + st->fw_cert_dropped);
+    M("puts_rejected_sea_hash_total", "puts refused by the SEA firewall: content hash", "counter",
+      st->fw_hash);
+    M("put_keys_omitted_expired_total", "keys omitted on <?N souls (too old)", "counter",
+      st->fw_omitted);
     M("gets_total", "get messages served", "counter", st->gets);
     M("gets_forwarded_total", "gets forwarded to other peers", "counter", st->gets_forwarded);
     M("acks_routed_total", "replies routed to the peer that asked", "counter", st->acks_routed);

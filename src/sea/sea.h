@@ -195,4 +195,58 @@ void gun__sea_cert_result_free(gun__sea_cert_result *res);
 /* Gun's String.match(t, o) (LEX): o a string (exact) or {"=","*",">","<"}. */
 int gun__sea_lex_match(const char *t, size_t tlen, const gun__json *o);
 
+
+/* ---- firewall.c: the relay's user-graph firewall (spec 5.9, sea.js `check`) ---- */
+
+/* What the firewall decided for one key (or, from gun__fw_check_put, for a whole put). */
+typedef enum gun__fw_kind {
+    GUN__FW_PASS = 0,     /* store and forward */
+    GUN__FW_OMIT,         /* `<?N` soul, data older than N s: drop this key silently */
+    GUN__FW_ALIAS,        /* "Data must exist!" / "Alias must exist!" / "Alias not same!" */
+    GUN__FW_ACCOUNT,      /* "Account not same!" */
+    GUN__FW_UNVERIFIED,   /* "Unverified data." (bad or missing signature) */
+    GUN__FW_UNCERTIFIED,  /* "Unverified data.": '*' names a writer other than the owner
+                             without a certificate (Gun.js accepts these: docs/sea.md 11) */
+    GUN__FW_CERT,         /* "Certificate expired." / "... verification fail." / "Path ..." /
+                             "Certificant X blocked." */
+    GUN__FW_CERT_DROP,    /* bad certificate: Gun.js neither stores nor answers (why NULL) */
+    GUN__FW_HASH          /* "Data hash not same as hash!" */
+} gun__fw_kind;
+
+typedef struct gun__fw_result {
+    gun__fw_kind kind;
+    const char *why; /* the ack's err text (static or in text[]); NULL: no answer */
+    char text[256];  /* room for the texts that name a pub, path or key (cut to fit) */
+} gun__fw_result;
+
+/* Reads one stored value for the certificate write block list: *out gets a new JSON value
+ * (the caller frees it) or NULL when absent. Returns GUN_OK or an error (treated as absent). */
+typedef int (*gun__fw_lookup)(void *arg, gun__str soul, gun__str key, gun__json **out);
+/* A gun__fw_lookup over a store: arg is a gun__store *. */
+int gun__fw_store_lookup(void *arg, gun__str soul, gun__str key, gun__json **out);
+
+/* One firewall: a small LRU of imported public keys. Not thread-safe: one per loop thread.
+ * Verification runs on the caller's thread (about 100 us per signed key). */
+typedef struct gun__fw gun__fw;
+/* cache: keys kept (0: 64). flags: as for gun__sea_verify_m (0: node relay defaults).
+ * GUN_OK or GUN_ENOMEM. */
+int gun__fw_new(gun__fw **out, size_t cache, unsigned flags);
+void gun__fw_free(gun__fw *fw);
+/* Checks one key of soul at state with its wire value val (as in the put), now_ms the
+ * current state clock (for `<?N`). lookup may be NULL (block lists then never block).
+ * Returns GUN_OK (res says what to do) or GUN_ENOMEM. */
+int gun__fw_check_key(gun__fw *fw, gun__str soul, gun__str key, const gun__json *val,
+                      double state, double now_ms, gun__fw_lookup lookup, void *arg,
+                      gun__fw_result *res);
+/* Does the firewall look at this soul at all (`~@...`, a pub soul, `#`, `<?`)? */
+int gun__fw_applies(gun__str soul);
+/* Every key of every node of a validated wire put: the first rejection stops and is
+ * returned in res (nothing of the put may be stored or forwarded). Keys to omit (`<?N`) are
+ * deleted from put (its `_` states stay) and counted in *omitted (may be NULL).
+ * Returns GUN_OK or GUN_ENOMEM. */
+int gun__fw_check_put(gun__fw *fw, gun__json *put, double now_ms, gun__fw_lookup lookup,
+                      void *arg, gun__fw_result *res, size_t *omitted);
+/* Keys loaded into the cache and cache hits so far (tests, stats). */
+void gun__fw_cache_stats(const gun__fw *fw, uint64_t *loads, uint64_t *hits);
+
 #endif
