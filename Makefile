@@ -84,3 +84,10 @@ install: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# Benchmarks against the Gun.js relay (bench/README.md); never part of `make test`.
+.PHONY: bench
+bench: bootstrap build
+	@mkdir -p $(BUILD)/bench
+	@$${CC:-cc} -O2 -g -std=c11 -Wall -Wextra -o $(BUILD)/bench/loadgen bench/loadgen.c
+	@GUN_BUILD=$(abspath $(BUILD)) bench/run.sh $(BENCH_ARGS)

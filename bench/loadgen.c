@@ -1,0 +1,946 @@
+/* loadgen: a wire-level load generator for Gun relays (ours and Gun.js alike).
+ *
+ * One thread, one epoll loop, a minimal RFC 6455 client of its own (masked text frames out;
+ * unmasked frames in, 7/16/64-bit lengths, fragmentation, ping/pong, close). It speaks raw Gun
+ * frames and reads replies with a small skipping JSON walker, so it does not depend on libgun.
+ * The server's Sec-WebSocket-Accept is not verified (needs SHA-1; a benchmark trusts its relay).
+ *
+ * Scenarios (one per run; the result is one JSON line on stdout, progress on stderr):
+ *   put    --conns W --outstanding K --seconds D
+ *          W connections each keep K puts of ~250-byte nodes in flight; acked puts/s, latency.
+ *   fanout --subs S --rate R --seconds D
+ *          S subscribers GET one soul; one writer puts it R times a second with a timestamp in
+ *          the value; deliveries/s, end-to-end latency, whether every subscriber saw the last.
+ *   conns  --conns N --pid PID
+ *          N idle connections; VmRSS of PID before and after, per connection.
+ * Every result carries the generator's own CPU time (getrusage) and its share of wall time.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FRAME (64u << 20) /* refuse larger inbound messages */
+
+/* ---- small utilities ---------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* HAM state for a write made now: whole milliseconds, one in the past. A state even a fraction
+ * of a millisecond ahead of the relay's clock is deferred by HAM (Gun.js and ours alike) and its
+ * ack never comes within the run. */
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)(ts.tv_nsec / 1000000) - 1;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("loadgen: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q)
+        die("out of memory (%zu bytes)", n);
+    return q;
+}
+
+typedef struct {
+    char *p;
+    size_t len, cap, off; /* off: consumed prefix (send buffer) */
+} buf_t;
+
+static void buf_reserve(buf_t *b, size_t more)
+{
+    if (b->len + more <= b->cap)
+        return;
+    if (b->off) { /* compact first */
+        memmove(b->p, b->p + b->off, b->len - b->off);
+        b->len -= b->off;
+        b->off = 0;
+        if (b->len + more <= b->cap)
+            return;
+    }
+    size_t c = b->cap ? b->cap : 4096;
+    while (c < b->len + more)
+        c *= 2;
+    b->p = xrealloc(b->p, c);
+    b->cap = c;
+}
+
+/* Latency samples in microseconds; percentiles by sorting at the end. */
+typedef struct {
+    uint32_t *v;
+    size_t n, cap;
+} samples_t;
+
+static void sample_add(samples_t *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 65536;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    uint64_t us = ns / 1000;
+    s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct_ms(samples_t *s, double p)
+{
+    if (!s->n)
+        return -1;
+    size_t i = (size_t)(p * (double)(s->n - 1) + 0.5);
+    return s->v[i] / 1000.0;
+}
+
+/* ---- JSON skipping walker ----------------------------------------------------------------- */
+
+static const char *ws_skip(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+        p++;
+    return p;
+}
+
+/* Returns the end of the value starting at p, or NULL if malformed/truncated. */
+static const char *skip_value(const char *p, const char *e)
+{
+    p = ws_skip(p, e);
+    if (p >= e)
+        return NULL;
+    if (*p == '"') {
+        for (p++; p < e; p++) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                return p + 1;
+        }
+        return NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        for (; p < e; p++) {
+            if (*p == '"') {
+                const char *q = skip_value(p, e);
+                if (!q)
+                    return NULL;
+                p = q - 1;
+            } else if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0)
+                    return p + 1;
+            }
+        }
+        return NULL;
+    }
+    while (p < e && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n')
+        p++;
+    return p;
+}
+
+/* The top-level fields of one Gun message that the scenarios look at. */
+typedef struct {
+    const char *at; /* "@" string contents */
+    size_t at_len;
+    int has_err, has_put;
+    const char *put, *put_end;
+} gmsg_t;
+
+static void parse_msg(const char *p, const char *e, gmsg_t *m)
+{
+    memset(m, 0, sizeof *m);
+    p = ws_skip(p, e);
+    if (p >= e || *p != '{')
+        return;
+    p++;
+    for (;;) {
+        p = ws_skip(p, e);
+        if (p >= e || *p == '}' || *p != '"')
+            return;
+        const char *k = p + 1, *ke = skip_value(p, e);
+        if (!ke)
+            return;
+        size_t klen = (size_t)(ke - 1 - k);
+        p = ws_skip(ke, e);
+        if (p >= e || *p != ':')
+            return;
+        const char *v = ws_skip(p + 1, e), *ve = skip_value(v, e);
+        if (!ve)
+            return;
+        if (klen == 1 && *k == '@' && *v == '"') {
+            m->at = v + 1;
+            m->at_len = (size_t)(ve - v - 2);
+        } else if (klen == 3 && !memcmp(k, "err", 3)) {
+            m->has_err = !(ve - v == 4 && !memcmp(v, "null", 4));
+        } else if (klen == 3 && !memcmp(k, "put", 3)) {
+            m->has_put = 1;
+            m->put = v;
+            m->put_end = ve;
+        }
+        p = ws_skip(ve, e);
+        if (p < e && *p == ',')
+            p++;
+    }
+}
+
+/* ---- connections and the RFC 6455 client -------------------------------------------------- */
+
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSED };
+
+typedef struct conn conn_t;
+typedef void (*on_msg_fn)(conn_t *c, const char *p, size_t n);
+
+struct conn {
+    int fd, state, idx;
+    buf_t in, out, msg; /* msg: reassembly of fragmented messages */
+    int want_out;
+    on_msg_fn on_msg;
+    /* scenario state */
+    uint64_t *slot_t; /* put: send time per outstanding slot */
+    uint64_t seq;
+    long long last_seen; /* fanout: newest update seq seen */
+    int got_reply;
+};
+
+static int g_ep;
+static struct sockaddr_storage g_addr;
+static socklen_t g_addrlen;
+static char g_host[256], g_path[256];
+static int g_port;
+static uint32_t g_rng = 2463534242u;
+static long long g_bytes_in, g_bytes_out, g_frames_in, g_proto_err, g_closed;
+
+static uint32_t rng(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 17;
+    g_rng ^= g_rng << 5;
+    return g_rng;
+}
+
+static void ep_mod(conn_t *c, int out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    c->want_out = out;
+    epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void conn_flush(conn_t *c)
+{
+    while (c->out.off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.p + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            c->state = ST_CLOSED;
+            return;
+        }
+        c->out.off += (size_t)n;
+        g_bytes_out += n;
+    }
+    if (c->out.off == c->out.len)
+        c->out.off = c->out.len = 0;
+    int pend = c->out.len > 0 || c->state == ST_CONNECTING;
+    if (pend != c->want_out)
+        ep_mod(c, pend);
+}
+
+/* Queues one masked frame; the caller flushes (or the loop does on EPOLLOUT). */
+static void ws_queue(conn_t *c, int opcode, const char *p, size_t n)
+{
+    buf_reserve(&c->out, n + 14);
+    unsigned char *h = (unsigned char *)c->out.p + c->out.len;
+    size_t hl = 2;
+    h[0] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        h[1] = (unsigned char)(0x80 | n);
+    } else if (n < 65536) {
+        h[1] = 0x80 | 126;
+        h[2] = (unsigned char)(n >> 8);
+        h[3] = (unsigned char)n;
+        hl = 4;
+    } else {
+        h[1] = 0x80 | 127;
+        for (int i = 0; i < 8; i++)
+            h[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        hl = 10;
+    }
+    uint32_t mk = rng();
+    unsigned char m[4];
+    memcpy(m, &mk, 4);
+    memcpy(h + hl, m, 4);
+    hl += 4;
+    unsigned char *d = h + hl;
+    for (size_t i = 0; i < n; i++)
+        d[i] = (unsigned char)p[i] ^ m[i & 3];
+    c->out.len += hl + n;
+}
+
+static void ws_send_text(conn_t *c, const char *p, size_t n)
+{
+    ws_queue(c, 1, p, n);
+    conn_flush(c);
+}
+
+static void ws_deliver(conn_t *c, const char *p, size_t n)
+{
+    g_frames_in++;
+    if (c->on_msg)
+        c->on_msg(c, p, n);
+}
+
+/* Parses as many whole frames as the input buffer holds. */
+static void ws_parse(conn_t *c)
+{
+    for (;;) {
+        const unsigned char *h = (const unsigned char *)c->in.p + c->in.off;
+        size_t avail = c->in.len - c->in.off;
+        if (avail < 2)
+            break;
+        int fin = h[0] & 0x80, op = h[0] & 0x0f, masked = h[1] & 0x80;
+        uint64_t len = h[1] & 0x7f;
+        size_t hl = 2;
+        if (len == 126) {
+            if (avail < 4)
+                break;
+            len = ((uint64_t)h[2] << 8) | h[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (avail < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | h[2 + i];
+            hl = 10;
+        }
+        if (masked)
+            hl += 4;
+        if (len > MAX_FRAME) {
+            g_proto_err++;
+            c->state = ST_CLOSED;
+            return;
+        }
+        if (avail < hl + len)
+            break;
+        char *d = (char *)h + hl;
+        if (masked) { /* servers must not mask; tolerate it anyway */
+            const unsigned char *mk = h + hl - 4;
+            for (uint64_t i = 0; i < len; i++)
+                d[i] ^= (char)mk[i & 3];
+        }
+        c->in.off += hl + (size_t)len;
+        if (op == 8) {
+            c->state = ST_CLOSED;
+            return;
+        } else if (op == 9) {
+            ws_queue(c, 10, d, (size_t)len);
+            conn_flush(c);
+        } else if (op == 10) {
+            /* pong: nothing */
+        } else if (op == 0 || op == 1 || op == 2) {
+            if (op != 0 && c->msg.len) {
+                g_proto_err++; /* new message inside a fragmented one */
+                c->msg.len = 0;
+            }
+            if (fin && op != 0) {
+                ws_deliver(c, d, (size_t)len);
+            } else {
+                buf_reserve(&c->msg, (size_t)len);
+                memcpy(c->msg.p + c->msg.len, d, (size_t)len);
+                c->msg.len += (size_t)len;
+                if (fin) {
+                    ws_deliver(c, c->msg.p, c->msg.len);
+                    c->msg.len = 0;
+                }
+            }
+        } else {
+            g_proto_err++;
+        }
+    }
+    if (c->in.off == c->in.len)
+        c->in.off = c->in.len = 0;
+}
+
+static void conn_send_handshake(conn_t *c)
+{
+    unsigned char key[16];
+    for (int i = 0; i < 16; i++)
+        key[i] = (unsigned char)rng();
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char k64[25];
+    int j = 0;
+    for (int i = 0; i < 15; i += 3) {
+        uint32_t v = (uint32_t)key[i] << 16 | (uint32_t)key[i + 1] << 8 | key[i + 2];
+        k64[j++] = b64[v >> 18 & 63];
+        k64[j++] = b64[v >> 12 & 63];
+        k64[j++] = b64[v >> 6 & 63];
+        k64[j++] = b64[v & 63];
+    }
+    uint32_t v = (uint32_t)key[15] << 16;
+    k64[j++] = b64[v >> 18 & 63];
+    k64[j++] = b64[v >> 12 & 63];
+    k64[j++] = '=';
+    k64[j++] = '=';
+    k64[j] = 0;
+    char req[768];
+    int n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     g_path, g_host, g_port, k64);
+    buf_reserve(&c->out, (size_t)n);
+    memcpy(c->out.p + c->out.len, req, (size_t)n);
+    c->out.len += (size_t)n;
+    c->state = ST_HANDSHAKE;
+    conn_flush(c);
+}
+
+static void conn_on_read(conn_t *c)
+{
+    for (;;) {
+        buf_reserve(&c->in, 65536);
+        ssize_t n = recv(c->fd, c->in.p + c->in.len, c->in.cap - c->in.len, 0);
+        if (n == 0) {
+            c->state = ST_CLOSED;
+            return;
+        }
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR)
+                c->state = ST_CLOSED;
+            break;
+        }
+        g_bytes_in += n;
+        c->in.len += (size_t)n;
+        if (c->state == ST_HANDSHAKE) {
+            char *e = memmem(c->in.p + c->in.off, c->in.len - c->in.off, "\r\n\r\n", 4);
+            if (!e)
+                continue;
+            if (c->in.len - c->in.off < 12 || memcmp(c->in.p + c->in.off + 9, "101", 3)) {
+                fprintf(stderr, "loadgen: upgrade refused: %.*s\n", (int)(e - c->in.p), c->in.p);
+                c->state = ST_CLOSED;
+                return;
+            }
+            c->in.off = (size_t)(e + 4 - c->in.p);
+            c->state = ST_OPEN;
+        }
+        if (c->state == ST_OPEN)
+            ws_parse(c);
+        if (c->state == ST_CLOSED)
+            return;
+    }
+}
+
+static conn_t *conn_open(int idx, on_msg_fn on_msg)
+{
+    conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        die("out of memory");
+    c->idx = idx;
+    c->on_msg = on_msg;
+    c->last_seen = -1;
+    c->fd = socket(g_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        die("socket: %s", strerror(errno));
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    c->want_out = 1;
+    epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev);
+    if (connect(c->fd, (struct sockaddr *)&g_addr, g_addrlen) < 0 && errno != EINPROGRESS)
+        die("connect: %s", strerror(errno));
+    c->state = ST_CONNECTING;
+    return c;
+}
+
+static void on_event(conn_t *c, uint32_t evs)
+{
+    if (c->state == ST_CLOSED)
+        return;
+    if (c->state == ST_CONNECTING && (evs & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+        int err = 0;
+        socklen_t l = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
+        if (err) {
+            fprintf(stderr, "loadgen: connect: %s\n", strerror(err));
+            c->state = ST_CLOSED;
+        } else {
+            conn_send_handshake(c);
+        }
+    } else if (evs & EPOLLOUT) {
+        conn_flush(c);
+    }
+    if (c->state != ST_CLOSED && (evs & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        conn_on_read(c);
+    if (c->state == ST_CLOSED) {
+        g_closed++;
+        epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+    }
+}
+
+/* Runs the loop until deadline (monotonic ns) or until stop() returns true; tick() runs at least
+ * every tick_ms. */
+static void loop_until(uint64_t deadline, int (*stop)(void), void (*tick)(void), int tick_ms)
+{
+    struct epoll_event evs[256];
+    for (;;) {
+        uint64_t t = now_ns();
+        if (t >= deadline || (stop && stop()))
+            return;
+        int to = (int)((deadline - t) / 1000000) + 1;
+        if (tick && to > tick_ms)
+            to = tick_ms;
+        int n = epoll_wait(g_ep, evs, 256, to);
+        for (int i = 0; i < n; i++)
+            on_event(evs[i].data.ptr, evs[i].events);
+        if (tick)
+            tick();
+    }
+}
+
+static conn_t **g_conns;
+static int g_nconns;
+
+static int all_open(void)
+{
+    for (int i = 0; i < g_nconns; i++)
+        if (g_conns[i]->state != ST_OPEN && g_conns[i]->state != ST_CLOSED)
+            return 0;
+    return 1;
+}
+
+static int count_state(int st)
+{
+    int n = 0;
+    for (int i = 0; i < g_nconns; i++)
+        n += g_conns[i]->state == st;
+    return n;
+}
+
+static void open_all(int n, on_msg_fn on_msg)
+{
+    g_conns = calloc((size_t)n, sizeof *g_conns);
+    g_nconns = 0;
+    for (int i = 0; i < n; i++) {
+        g_conns[g_nconns++] = conn_open(i, on_msg);
+        if ((i & 255) == 255) /* let the accept queue drain */
+            loop_until(now_ns() + 1000000, NULL, NULL, 1);
+    }
+    loop_until(now_ns() + 30000000000ull, all_open, NULL, 50);
+    int open = count_state(ST_OPEN);
+    fprintf(stderr, "loadgen: %d/%d connections open\n", open, n);
+    if (open < n)
+        die("only %d of %d connections opened", open, n);
+}
+
+/* ---- results ------------------------------------------------------------------------------ */
+
+static struct rusage g_ru0;
+static uint64_t g_t0;
+static char g_json[4096];
+static size_t g_jl;
+
+static void jadd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_jl += (size_t)vsnprintf(g_json + g_jl, sizeof g_json - g_jl, fmt, ap);
+    va_end(ap);
+}
+
+static double tv_s(struct timeval a) { return (double)a.tv_sec + (double)a.tv_usec / 1e6; }
+
+static void finish(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = tv_s(ru.ru_utime) - tv_s(g_ru0.ru_utime) + tv_s(ru.ru_stime) - tv_s(g_ru0.ru_stime);
+    double wall = (double)(now_ns() - g_t0) / 1e9;
+    jadd(",\"loadgen_cpu_s\":%.3f,\"loadgen_wall_s\":%.3f,\"loadgen_cpu_share\":%.3f", cpu, wall,
+         wall > 0 ? cpu / wall : 0);
+    jadd(",\"bytes_in\":%lld,\"bytes_out\":%lld,\"frames_in\":%lld,\"proto_errors\":%lld,"
+         "\"closed_by_peer\":%lld}",
+         g_bytes_in, g_bytes_out, g_frames_in, g_proto_err, g_closed);
+    puts(g_json);
+    fflush(stdout);
+}
+
+/* ---- scenario: put ------------------------------------------------------------------------ */
+
+static int p_outstanding = 256;
+static int g_measuring;
+static long long p_sent, p_acked, p_errs, p_unknown;
+static samples_t g_lat;
+static char g_pad[160];
+
+static void put_send(conn_t *c, int slot)
+{
+    char msg[512];
+    unsigned long long seq = c->seq++;
+    double st = wall_ms();
+    /* ~250-byte node: soul, state vector for four fields, and their values. */
+    int n = snprintf(msg, sizeof msg,
+                     "{\"#\":\"c%ds%dn%llu\",\"put\":{\"b/c%d/%llu\":{\"_\":{\"#\":\"b/c%d/%llu\",\">\":"
+                     "{\"name\":%.3f,\"n\":%.3f,\"slot\":%.3f,\"pad\":%.3f}},\"name\":\"node %llu\","
+                     "\"n\":%llu,\"slot\":%d,\"pad\":\"%s\"}}}",
+                     c->idx, slot, seq, c->idx, seq, c->idx, seq, st, st, st, st, seq, seq, slot, g_pad);
+    c->slot_t[slot] = now_ns();
+    ws_queue(c, 1, msg, (size_t)n);
+    p_sent++;
+}
+
+static void put_on_msg(conn_t *c, const char *p, size_t n)
+{
+    const char *e = p + n, *q = ws_skip(p, e);
+    int batch = q < e && *q == '[';
+    if (batch)
+        q++;
+    while (q < e) {
+        q = ws_skip(q, e);
+        if (q >= e || *q == ']')
+            break;
+        const char *ve = skip_value(q, e);
+        if (!ve)
+            break;
+        gmsg_t m;
+        parse_msg(q, ve, &m);
+        int cidx, slot;
+        unsigned long long seq;
+        char idbuf[64];
+        if (m.at && m.at_len < sizeof idbuf) {
+            memcpy(idbuf, m.at, m.at_len);
+            idbuf[m.at_len] = 0;
+            if (sscanf(idbuf, "c%ds%dn%llu", &cidx, &slot, &seq) == 3 && cidx == c->idx && slot >= 0 &&
+                slot < p_outstanding && c->slot_t[slot]) {
+                uint64_t t = now_ns();
+                if (g_measuring) {
+                    if (m.has_err)
+                        p_errs++;
+                    else
+                        p_acked++;
+                    sample_add(&g_lat, t - c->slot_t[slot]);
+                }
+                c->slot_t[slot] = 0;
+                if (g_measuring)
+                    put_send(c, slot);
+            } else if (!m.has_put) {
+                p_unknown++;
+            }
+        }
+        q = ws_skip(ve, e);
+        if (q < e && *q == ',')
+            q++;
+        if (!batch)
+            break;
+    }
+    if (c->out.len)
+        conn_flush(c);
+}
+
+static int run_put(int conns, int k, double secs)
+{
+    p_outstanding = k;
+    memset(g_pad, 'x', 100);
+    open_all(conns, put_on_msg);
+    for (int i = 0; i < conns; i++)
+        g_conns[i]->slot_t = calloc((size_t)k, sizeof(uint64_t));
+    loop_until(now_ns() + 300000000ull, NULL, NULL, 50); /* greetings */
+    g_t0 = now_ns();
+    getrusage(RUSAGE_SELF, &g_ru0);
+    g_measuring = 1;
+    for (int i = 0; i < conns; i++) {
+        for (int s = 0; s < k; s++)
+            put_send(g_conns[i], s);
+        conn_flush(g_conns[i]);
+    }
+    uint64_t start = now_ns();
+    loop_until(start + (uint64_t)(secs * 1e9), NULL, NULL, 100);
+    double el = (double)(now_ns() - start) / 1e9;
+    g_measuring = 0;
+    long long inflight = 0;
+    for (int i = 0; i < conns; i++)
+        for (int s = 0; s < k; s++)
+            inflight += g_conns[i]->slot_t[s] != 0;
+    qsort(g_lat.v, g_lat.n, sizeof *g_lat.v, cmp_u32);
+    jadd("{\"scenario\":\"put\",\"conns\":%d,\"outstanding\":%d,\"seconds\":%.3f,\"sent\":%lld,"
+         "\"acked\":%lld,\"err_acks\":%lld,\"unacked_at_end\":%lld,\"acked_per_s\":%.1f,"
+         "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f",
+         conns, k, el, p_sent, p_acked, p_errs, inflight, (double)p_acked / el, pct_ms(&g_lat, 0.5),
+         pct_ms(&g_lat, 0.99), pct_ms(&g_lat, 1.0));
+    finish();
+    return 0;
+}
+
+/* ---- scenario: fanout --------------------------------------------------------------------- */
+
+static const char *FSOUL = "bench/fanout";
+static long long f_deliv, f_dups, f_final = -1;
+static int f_replies;
+static conn_t *f_writer;
+
+static void fan_on_msg(conn_t *c, const char *p, size_t n)
+{
+    if (c == f_writer)
+        return;
+    const char *e = p + n, *q = ws_skip(p, e);
+    int batch = q < e && *q == '[';
+    if (batch)
+        q++;
+    while (q < e) {
+        q = ws_skip(q, e);
+        if (q >= e || *q == ']')
+            break;
+        const char *ve = skip_value(q, e);
+        if (!ve)
+            break;
+        gmsg_t m;
+        parse_msg(q, ve, &m);
+        if (m.at && m.at_len > 1 && m.at[0] == 'g' && !c->got_reply) {
+            c->got_reply = 1;
+            f_replies++;
+        }
+        if (m.has_put) {
+            /* the value is "SEQ:MONO_NS" under key "ts" */
+            const char *v = memmem(m.put, (size_t)(m.put_end - m.put), "\"ts\":\"", 6);
+            long long seq;
+            unsigned long long sent;
+            if (v && sscanf(v + 6, "%lld:%llu", &seq, &sent) == 2 && seq >= 0) {
+                if (seq > c->last_seen) {
+                    c->last_seen = seq;
+                    if (g_measuring) {
+                        f_deliv++;
+                        sample_add(&g_lat, now_ns() - sent);
+                    }
+                } else {
+                    f_dups++;
+                }
+            }
+        }
+        q = ws_skip(ve, e);
+        if (q < e && *q == ',')
+            q++;
+        if (!batch)
+            break;
+    }
+}
+
+static int f_subs;
+static int subs_ready(void) { return f_replies >= f_subs; }
+
+static int f_all_final(void)
+{
+    for (int i = 0; i < g_nconns; i++)
+        if (g_conns[i] != f_writer && g_conns[i]->last_seen != f_final)
+            return 0;
+    return 1;
+}
+
+static int run_fanout(int subs, double rate, double secs)
+{
+    f_subs = subs;
+    open_all(subs + 1, fan_on_msg);
+    f_writer = g_conns[subs];
+    char msg[512];
+    /* seed the soul so GETs have something to answer, then subscribe */
+    int n = snprintf(msg, sizeof msg,
+                     "{\"#\":\"seed\",\"put\":{\"%s\":{\"_\":{\"#\":\"%s\",\">\":{\"ts\":%.3f}},\"ts\":\"-1:0\"}}}",
+                     FSOUL, FSOUL, wall_ms());
+    ws_send_text(f_writer, msg, (size_t)n);
+    loop_until(now_ns() + 300000000ull, NULL, NULL, 50);
+    for (int i = 0; i < subs; i++) {
+        n = snprintf(msg, sizeof msg, "{\"#\":\"g%d\",\"get\":{\"#\":\"%s\"}}", i, FSOUL);
+        ws_send_text(g_conns[i], msg, (size_t)n);
+    }
+    loop_until(now_ns() + 10000000000ull, subs_ready, NULL, 50);
+    fprintf(stderr, "loadgen: %d/%d subscribers answered their GET\n", f_replies, subs);
+    loop_until(now_ns() + 200000000ull, NULL, NULL, 50);
+    g_t0 = now_ns();
+    getrusage(RUSAGE_SELF, &g_ru0);
+    g_measuring = 1;
+    uint64_t start = now_ns(), period = (uint64_t)(1e9 / rate), next = start,
+             end = start + (uint64_t)(secs * 1e9);
+    long long seq = 0;
+    double last_state = 0;
+    while (next < end) {
+        uint64_t t = now_ns();
+        if (t >= next) {
+            double st = wall_ms();
+            if (st <= last_state)
+                st = last_state + 1; /* whole ms, see wall_ms() */
+            last_state = st;
+            n = snprintf(msg, sizeof msg,
+                         "{\"#\":\"u%lld\",\"put\":{\"%s\":{\"_\":{\"#\":\"%s\",\">\":{\"ts\":%.3f}},"
+                         "\"ts\":\"%lld:%llu\"}}}",
+                         seq, FSOUL, FSOUL, st, seq, (unsigned long long)now_ns());
+            ws_send_text(f_writer, msg, (size_t)n);
+            f_final = seq++;
+            next += period;
+            continue;
+        }
+        uint64_t until = next < end ? next : end;
+        struct epoll_event evs[256];
+        int to = (int)((until - t) / 1000000);
+        int k = epoll_wait(g_ep, evs, 256, to);
+        for (int i = 0; i < k; i++)
+            on_event(evs[i].data.ptr, evs[i].events);
+    }
+    uint64_t wend = now_ns();
+    loop_until(wend + 5000000000ull, f_all_final, NULL, 20); /* drain */
+    double el = (double)(wend - start) / 1e9, drain = (double)(now_ns() - wend) / 1e9;
+    g_measuring = 0;
+    int reached = 0;
+    for (int i = 0; i < subs; i++)
+        reached += g_conns[i]->last_seen == f_final;
+    qsort(g_lat.v, g_lat.n, sizeof *g_lat.v, cmp_u32);
+    long long expected = (long long)subs * seq;
+    jadd("{\"scenario\":\"fanout\",\"subs\":%d,\"rate\":%.1f,\"seconds\":%.3f,\"updates\":%lld,"
+         "\"expected_deliveries\":%lld,\"deliveries\":%lld,\"duplicates_or_stale\":%lld,"
+         "\"deliveries_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+         "\"subs_at_final\":%d,\"all_final\":%s,\"drain_s\":%.3f",
+         subs, rate, el, seq, expected, f_deliv, f_dups, (double)f_deliv / el, pct_ms(&g_lat, 0.5),
+         pct_ms(&g_lat, 0.99), pct_ms(&g_lat, 1.0), reached, reached == subs ? "true" : "false", drain);
+    finish();
+    return 0;
+}
+
+/* ---- scenario: conns ---------------------------------------------------------------------- */
+
+static long rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            v = strtol(line + 6, NULL, 10);
+    fclose(f);
+    return v;
+}
+
+static int run_conns(int n, int pid)
+{
+    g_t0 = now_ns();
+    getrusage(RUSAGE_SELF, &g_ru0);
+    long before = rss_kib(pid);
+    open_all(n, NULL);
+    loop_until(now_ns() + 2000000000ull, NULL, NULL, 100); /* let the relay settle */
+    long after = rss_kib(pid);
+    int open = count_state(ST_OPEN);
+    jadd("{\"scenario\":\"conns\",\"conns\":%d,\"open\":%d,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
+         "\"rss_per_conn_bytes\":%.0f",
+         n, open, before, after, open ? (double)(after - before) * 1024.0 / open : 0.0);
+    finish();
+    return 0;
+}
+
+/* ---- main --------------------------------------------------------------------------------- */
+
+static void usage(void)
+{
+    fputs("usage: loadgen --url ws://HOST:PORT/gun SCENARIO [options]\n"
+          "  put    [--conns 16] [--outstanding 256] [--seconds 10]\n"
+          "  fanout [--subs 200] [--rate 100] [--seconds 10]\n"
+          "  conns  [--conns 1000] --pid PID\n"
+          "Prints one JSON line with the result and loadgen's own CPU time.\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *url = NULL, *scen = NULL;
+    int conns = -1, k = 256, subs = 200, pid = 0;
+    double secs = 10, rate = 100;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--url") && v)
+            url = argv[++i];
+        else if (!strcmp(a, "--conns") && v)
+            conns = atoi(argv[++i]);
+        else if (!strcmp(a, "--outstanding") && v)
+            k = atoi(argv[++i]);
+        else if (!strcmp(a, "--seconds") && v)
+            secs = atof(argv[++i]);
+        else if (!strcmp(a, "--subs") && v)
+            subs = atoi(argv[++i]);
+        else if (!strcmp(a, "--rate") && v)
+            rate = atof(argv[++i]);
+        else if (!strcmp(a, "--pid") && v)
+            pid = atoi(argv[++i]);
+        else if (a[0] != '-' && !scen)
+            scen = a;
+        else
+            usage();
+    }
+    if (!url || !scen || strncmp(url, "ws://", 5))
+        usage();
+    const char *hp = url + 5, *sl = strchr(hp, '/'), *co = memchr(hp, ':', sl ? (size_t)(sl - hp) : strlen(hp));
+    if (!co)
+        die("url needs an explicit port");
+    snprintf(g_host, sizeof g_host, "%.*s", (int)(co - hp), hp);
+    g_port = atoi(co + 1);
+    snprintf(g_path, sizeof g_path, "%s", sl ? sl : "/");
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", g_port);
+    if (getaddrinfo(g_host, ps, &hints, &ai))
+        die("cannot resolve %s", g_host);
+    memcpy(&g_addr, ai->ai_addr, ai->ai_addrlen);
+    g_addrlen = ai->ai_addrlen;
+    freeaddrinfo(ai);
+
+    struct rlimit rl;
+    if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    g_ep = epoll_create1(EPOLL_CLOEXEC);
+    g_rng ^= (uint32_t)now_ns();
+
+    if (!strcmp(scen, "put"))
+        return run_put(conns > 0 ? conns : 16, k, secs);
+    if (!strcmp(scen, "fanout"))
+        return run_fanout(subs, rate, secs);
+    if (!strcmp(scen, "conns")) {
+        if (!pid)
+            usage();
+        return run_conns(conns > 0 ? conns : 1000, pid);
+    }
+    usage();
+}
