@@ -85,3 +85,33 @@ test('a relay told to peer with itself drops that connection and keeps serving',
     await r.stop();
   }
 });
+
+test('PORT, PEERS and RAD=false are read from the environment as the Gun.js relay reads them', { timeout: 30000 }, async () => {
+  const { spawn } = require('node:child_process');
+  const path = require('node:path');
+  const net = require('node:net');
+  const { BUILD, childEnv } = require('./lib/harness');
+  const r1 = await startRelay();
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+  const child = spawn(path.join(BUILD, 'gun'), ['relay', '--host', '127.0.0.1'],
+    { env: childEnv({ PORT: String(port), PEERS: r1.url, RAD: 'false' }), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  try {
+    await until(() => out.includes(`listening on ws://127.0.0.1:${port}/gun`), 5000, 'ready line with PORT');
+    assert.ok(!/lmdb|radata/.test(err), 'RAD=false: no store directory used');
+    const a = gunClient(r1.url);
+    await new Promise((resolve) => a.get('envtest').put({ v: 'through PEERS' }, resolve));
+    const b = gunClient(`http://127.0.0.1:${port}/gun`);
+    const v = await new Promise((resolve) => b.get('envtest').get('v').once(resolve));
+    assert.strictEqual(v, 'through PEERS');
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+    await r1.stop();
+  }
+});

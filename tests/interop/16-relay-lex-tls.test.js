@@ -67,6 +67,15 @@ test('wss: the relay serves TLS with the given certificate and Gun.js clients sy
     await new Promise((resolve) => c1.get('tls').put({ secure: 'yes' }, resolve));
     const got = await new Promise((resolve) => c2.get('tls').get('secure').once(resolve));
     assert.strictEqual(got, 'yes');
+    // a plain relay dials the TLS one over wss:// and reads through it
+    const r2 = await startRelay(['--peers', url, '--tls-insecure-peers']);
+    try {
+      const c3 = gunClient(r2.url);
+      const via = await new Promise((resolve) => c3.get('tls').get('secure').once(resolve));
+      assert.strictEqual(via, 'yes');
+    } finally {
+      await r2.stop();
+    }
   } finally {
     await relay.stop();
   }

@@ -24,6 +24,7 @@ static const char relay_usage[] =
     "  --peers URL[,URL]    other relays to connect to and keep (env PEERS)\n"
     "  --tls-cert FILE      serve wss:// with this certificate (env HTTPS_CERT)\n"
     "  --tls-key FILE       and this key (env HTTPS_KEY)\n"
+    "  --tls-insecure-peers accept self-signed certificates of wss:// peers (testing)\n"
     "  --max-data BYTES     cap the LMDB data file; writes past it are refused with an\n"
     "                       error ack (default: no cap)\n"
     "  --nosync             do not fsync commits: a crash of the relay loses nothing, an\n"
@@ -64,7 +65,7 @@ int gun_cli_relay(int argc, char **argv)
     const char *host = NULL, *data = "./radata", *store = NULL, *cert = NULL, *key = NULL;
     char *peers_arg = NULL;
     long port = 8765;
-    int quiet = 0, nosync = 0;
+    int quiet = 0, nosync = 0, insecure = 0;
     unsigned long long max_data = 0;
     const char *env;
     if ((env = getenv("PORT")) && *env)
@@ -129,6 +130,8 @@ int gun_cli_relay(int argc, char **argv)
                 fprintf(stderr, "gun relay: bad --max-data '%s' (bytes)\n", v);
                 return GUN_CLI_USAGE;
             }
+        } else if (!strcmp(a, "--tls-insecure-peers")) {
+            insecure = 1;
         } else if (!strcmp(a, "--nosync")) {
             nosync = 1;
         } else if (!strcmp(a, "--quiet")) {
@@ -168,6 +171,7 @@ int gun_cli_relay(int argc, char **argv)
         o.local_storage = 1;
     o.storage_path = data;
     o.storage_nosync = nosync;
+    o.tls_insecure_peers = insecure;
     o.storage_max_bytes = (size_t)max_data;
     o.host = host;
     o.port = (int)port;
