@@ -234,7 +234,7 @@ size_t gun__wtf8_decode(const char *s, size_t len, uint32_t *cp)
 
 /* Next UTF-16 code unit of a WTF-8 string; `pend` carries the low surrogate of an astral
  * code point between calls. Malformed bytes count as U+FFFD, as a decoder would give JS. */
-static uint32_t next_unit(const char *p, size_t len, size_t *i, uint32_t *pend)
+uint32_t gun__utf16_next(const char *p, size_t len, size_t *i, uint32_t *pend)
 {
     if (*pend) {
         uint32_t u = *pend;
@@ -256,41 +256,46 @@ static uint32_t next_unit(const char *p, size_t len, size_t *i, uint32_t *pend)
     return cp;
 }
 
+static int is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
+
 int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t i = 0, j = 0;
-    /* Common prefix first: identical bytes give identical units. */
-    size_t m = alen < blen ? alen : blen;
+    size_t m = alen < blen ? alen : blen, i = 0;
     while (i < m && a[i] == b[i])
         i++;
-    /* Back up to the start of the code point we stopped in. */
-    const char *sh = alen < blen ? a : b;
-    if (i == m) {
-        /* One is a byte prefix of the other. If the shorter ends on a whole code point the
-         * shorter sorts first, as in JS; if it ends in a broken sequence, decode below. */
-        size_t t = m;
-        while (t > 0 && ((unsigned char)sh[t - 1] & 0xC0) == 0x80 && m - t < 3)
-            t--;
-        if (t > 0 && ((unsigned char)sh[t - 1] & 0xC0) != 0x80 && (unsigned char)sh[t - 1] >= 0xC0)
-            t--;
-        uint32_t cp;
-        if (t == m || gun__wtf8_decode(sh + t, m - t, &cp) == m - t)
-            return (alen > blen) - (alen < blen);
-        i = t;
-    } else {
-        while (i > 0 && ((unsigned char)a[i] & 0xC0) == 0x80)
-            i--;
-    }
-    j = i;
+    if (i == alen && i == blen)
+        return 0;
+    /* Two ASCII bytes: both start a one-unit code point (the usual case). */
+    if (i < alen && i < blen && (unsigned char)a[i] < 0x80 && (unsigned char)b[i] < 0x80)
+        return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
+    /* Back to the start of the code point either side stopped in; never past either end. */
+    while (i > 0 && ((i < alen && is_cont((unsigned char)a[i])) ||
+                     (i < blen && is_cont((unsigned char)b[i]))))
+        i--;
+    size_t j = i;
     uint32_t pa = 0, pb = 0;
     while ((i < alen || pa) && (j < blen || pb)) {
-        uint32_t ua = next_unit(a, alen, &i, &pa);
-        uint32_t ub = next_unit(b, blen, &j, &pb);
+        uint32_t ua = gun__utf16_next(a, alen, &i, &pa), ub = gun__utf16_next(b, blen, &j, &pb);
         if (ua != ub)
             return ua < ub ? -1 : 1;
     }
-    int amore = i < alen || pa, bmore = j < blen || pb;
-    return amore - bmore;
+    return (int)(i < alen || pa) - (int)(j < blen || pb);
+}
+
+int gun__wtf8_canonical(const char *p, size_t len)
+{
+    int prev_high = 0;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = gun__wtf8_decode(p + i, len - i, &cp);
+        if (!n)
+            return 0;
+        if (prev_high && cp >= 0xDC00 && cp <= 0xDFFF)
+            return 0;
+        prev_high = cp >= 0xD800 && cp <= 0xDBFF;
+        i += n;
+    }
+    return 1;
 }
 
 size_t gun__utf16_len(const char *p, size_t len)
@@ -315,7 +320,7 @@ int32_t gun__hash_utf16(const char *p, size_t len, int32_t seed)
     size_t i = 0;
     uint32_t pend = 0;
     while (i < len || pend) {
-        uint32_t u = next_unit(p, len, &i, &pend);
+        uint32_t u = gun__utf16_next(p, len, &i, &pend);
         c = (c << 5) - c + u;
     }
     return (int32_t)c;

@@ -80,6 +80,12 @@ size_t gun__wtf8_decode(const char *p, size_t len, uint32_t *cp);
  * Returns <0, 0, >0. This differs from byte order only for code points above U+FFFF
  * against U+E000..U+FFFF. */
 int gun__utf16_cmp(const char *a, size_t alen, const char *b, size_t blen);
+/* The next UTF-16 code unit at *i (advanced); *pend carries the low half of an astral code
+ * point between calls (start it at 0). Malformed bytes give U+FFFD. */
+uint32_t gun__utf16_next(const char *p, size_t len, size_t *i, uint32_t *pend);
+/* 1 when p is well-formed WTF-8 in canonical form (no surrogate pair spelled as two 3-byte
+ * halves): what JSON parsing produces for every JS string. */
+int gun__wtf8_canonical(const char *p, size_t len);
 /* Number of UTF-16 code units in a WTF-8 string (JS `.length`). */
 size_t gun__utf16_len(const char *p, size_t len);
 /* Java String.hashCode over the UTF-16 code units of p, continuing from `seed` (0 to start):

@@ -128,7 +128,6 @@ static double bitsd(uint64_t u)
     return d;
 }
 
-static int is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 /* The node file check: a 64-bit hash in the shape of xxHash64 (four lanes of 8-byte
  * words, then the tail), several GB/s, so reads can afford to verify whole files. It
@@ -192,67 +191,6 @@ static uint64_t fs_check(const void *data, size_t len)
     return h ^ (h >> 32);
 }
 
-static uint32_t unit_next(const char *p, size_t len, size_t *i, uint32_t *pend)
-{
-    if (*pend) {
-        uint32_t u = *pend;
-        *pend = 0;
-        return u;
-    }
-    uint32_t cp;
-    size_t n = gun__wtf8_decode(p + *i, len - *i, &cp);
-    if (!n) {
-        *i += 1;
-        return 0xFFFD;
-    }
-    *i += n;
-    if (cp >= 0x10000) {
-        cp -= 0x10000;
-        *pend = 0xDC00 + (cp & 0x3FF);
-        return 0xD800 + (cp >> 10);
-    }
-    return cp;
-}
-
-/* JS string order of WTF-8 texts (as gun__utf16_cmp; never reads past either text). */
-static int u16cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t m = alen < blen ? alen : blen, i = 0;
-    while (i < m && a[i] == b[i])
-        i++;
-    if (i == alen && i == blen)
-        return 0;
-    /* Two ASCII bytes: both start a code point, a one-unit one (the usual case). */
-    if (i < alen && i < blen && (unsigned char)a[i] < 0x80 && (unsigned char)b[i] < 0x80)
-        return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
-    while (i > 0 && ((i < alen && is_cont((unsigned char)a[i])) ||
-                     (i < blen && is_cont((unsigned char)b[i]))))
-        i--;
-    size_t j = i;
-    uint32_t pa = 0, pb = 0;
-    while ((i < alen || pa) && (j < blen || pb)) {
-        uint32_t ua = unit_next(a, alen, &i, &pa), ub = unit_next(b, blen, &j, &pb);
-        if (ua != ub)
-            return ua < ub ? -1 : 1;
-    }
-    return (int)(i < alen || pa) - (int)(j < blen || pb);
-}
-
-static int wtf8_canonical(const char *p, size_t len)
-{
-    int prev_high = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t n = gun__wtf8_decode(p + i, len - i, &cp);
-        if (!n)
-            return 0;
-        if (prev_high && cp >= 0xDC00 && cp <= 0xDFFF)
-            return 0;
-        prev_high = cp >= 0xD800 && cp <= 0xDBFF;
-        i += n;
-    }
-    return 1;
-}
 
 /* fsyncs a directory, so that entries just created in it survive a power loss. */
 static int fsync_dir_path(const char *dir)
@@ -399,7 +337,7 @@ static size_t soul_lower(const fs *st, const char *s, size_t len)
     size_t lo = 0, hi = st->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (u16cmp(st->v[mid]->s, st->v[mid]->len, s, len) < 0)
+        if (gun__utf16_cmp(st->v[mid]->s, st->v[mid]->len, s, len) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -495,7 +433,7 @@ static void cache_put(fs *s, fsoul *x, char *buf, size_t size)
 static int soul_ptr_cmp(const void *a, const void *b)
 {
     const fsoul *x = *(fsoul *const *)a, *y = *(fsoul *const *)b;
-    return u16cmp(x->s, x->len, y->s, y->len);
+    return gun__utf16_cmp(x->s, x->len, y->s, y->len);
 }
 
 /* ---- files ---- */
@@ -971,7 +909,7 @@ static int fs_scan(fs *s, gun__err *e)
                 rc = gun__fail(e, GUN_ENOMEM, "store file: out of memory");
                 break;
             }
-            if (!b.len || memchr(b.p, 0, b.len) || !wtf8_canonical(b.p, b.len)) {
+            if (!b.len || memchr(b.p, 0, b.len) || !gun__wtf8_canonical(b.p, b.len)) {
                 rc = gun__fail(e, GUN_EIO, "store file: %s: node file %s is corrupt (bad "
                                            "header)", s->path, n);
                 break;
@@ -983,7 +921,7 @@ static int fs_scan(fs *s, gun__err *e)
                 rc = gun__fail(e, GUN_ENOMEM, "store file: out of memory");
                 break;
             }
-            if (u < 0 || !b.len || memchr(b.p, 0, b.len) || !wtf8_canonical(b.p, b.len)) {
+            if (u < 0 || !b.len || memchr(b.p, 0, b.len) || !gun__wtf8_canonical(b.p, b.len)) {
                 rc = gun__fail(e, GUN_EIO, "store file: %s: unexpected file nodes/%s (not "
                                            "a node file name); move it away", s->path, n);
                 break;
@@ -1102,7 +1040,7 @@ static int lex_seekable(const gun__lex *lex)
     const gun__str *c[4] = {lex->has_eq ? &lex->eq : NULL, lex->has_prefix ? &lex->prefix : NULL,
                             lex->has_gte ? &lex->gte : NULL, lex->has_lte ? &lex->lte : NULL};
     for (int i = 0; i < 4; i++)
-        if (c[i] && c[i]->len && (!c[i]->p || !wtf8_canonical(c[i]->p, c[i]->len)))
+        if (c[i] && c[i]->len && (!c[i]->p || !gun__wtf8_canonical(c[i]->p, c[i]->len)))
             return 0;
     return 1;
 }
@@ -1121,7 +1059,7 @@ static int node_lower(const fnode *nd, gun__str key, uint32_t *at)
         frec r;
         if (node_rec(nd, mid, &r) != 0)
             return -1;
-        if (u16cmp(r.key.p, r.key.len, key.p ? key.p : "", key.len) < 0)
+        if (gun__utf16_cmp(r.key.p, r.key.len, key.p ? key.p : "", key.len) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -1267,8 +1205,8 @@ static int rec_check(const gun__store_rec *r, size_t i, gun__err *e)
         return gun__fail(e, GUN_EINVAL, "store file: record %zu: empty soul or NUL in soul", i);
     if (r->key.len && (!r->key.p || memchr(r->key.p, 0, r->key.len)))
         return gun__fail(e, GUN_EINVAL, "store file: record %zu: NUL in key", i);
-    if (!wtf8_canonical(r->soul.p, r->soul.len) ||
-        (r->key.len && !wtf8_canonical(r->key.p, r->key.len)))
+    if (!gun__wtf8_canonical(r->soul.p, r->soul.len) ||
+        (r->key.len && !gun__wtf8_canonical(r->key.p, r->key.len)))
         return gun__fail(e, GUN_EINVAL, "store file: record %zu: soul or key is not valid "
                                         "UTF-8/WTF-8", i);
     if (r->val.t > GUN__V_LINK)
@@ -1286,9 +1224,9 @@ static int rec_ptr_cmp(const void *a, const void *b)
 {
     const gun__store_rec *x = *(const gun__store_rec *const *)a,
                          *y = *(const gun__store_rec *const *)b;
-    int c = u16cmp(x->soul.p, x->soul.len, y->soul.p, y->soul.len);
+    int c = gun__utf16_cmp(x->soul.p, x->soul.len, y->soul.p, y->soul.len);
     if (!c)
-        c = u16cmp(x->key.p ? x->key.p : "", x->key.len, y->key.p ? y->key.p : "", y->key.len);
+        c = gun__utf16_cmp(x->key.p ? x->key.p : "", x->key.len, y->key.p ? y->key.p : "", y->key.len);
     if (!c) /* same soul and key: batch order (the array is contiguous) */
         c = x < y ? -1 : x > y;
     return c;
@@ -1341,7 +1279,7 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
     unsigned char o[8];
     while (!rc && (oi < on || ni < n)) {
         /* Of the batch's records with one key, the last wins. */
-        while (ni + 1 < n && u16cmp(recs[ni]->key.p ? recs[ni]->key.p : "", recs[ni]->key.len,
+        while (ni + 1 < n && gun__utf16_cmp(recs[ni]->key.p ? recs[ni]->key.p : "", recs[ni]->key.len,
                                     recs[ni + 1]->key.p ? recs[ni + 1]->key.p : "",
                                     recs[ni + 1]->key.len) == 0)
             ni++;
@@ -1356,7 +1294,7 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
                     rc = -1;
                     break;
                 }
-                if (u16cmp(r.key.p, r.key.len, recs[ni]->key.p ? recs[ni]->key.p : "",
+                if (gun__utf16_cmp(r.key.p, r.key.len, recs[ni]->key.p ? recs[ni]->key.p : "",
                            recs[ni]->key.len) < 0)
                     lo = mid + 1;
                 else
@@ -1393,7 +1331,7 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
                     rc = -1;
                     break;
                 }
-                if (u16cmp(r.key.p, r.key.len, recs[ni]->key.p ? recs[ni]->key.p : "",
+                if (gun__utf16_cmp(r.key.p, r.key.len, recs[ni]->key.p ? recs[ni]->key.p : "",
                            recs[ni]->key.len) == 0)
                     oi++;
             }

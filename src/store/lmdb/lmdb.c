@@ -118,71 +118,6 @@ static int is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
 /* Next UTF-16 code unit from p[*i..len) (malformed bytes count as U+FFFD, as in
  * gun__utf16_cmp); *pend carries the low half of an astral code point. */
-static uint32_t unit_next(const char *p, size_t len, size_t *i, uint32_t *pend)
-{
-    if (*pend) {
-        uint32_t u = *pend;
-        *pend = 0;
-        return u;
-    }
-    uint32_t cp;
-    size_t n = gun__wtf8_decode(p + *i, len - *i, &cp);
-    if (!n) {
-        *i += 1;
-        return 0xFFFD;
-    }
-    *i += n;
-    if (cp >= 0x10000) {
-        cp -= 0x10000;
-        *pend = 0xDC00 + (cp & 0x3FF);
-        return 0xD800 + (cp >> 10);
-    }
-    return cp;
-}
-
-/* JS string comparison of WTF-8 texts, as gun__utf16_cmp, but it never reads a byte past
- * either text: LMDB hands comparators keys that may end at the end of a page. */
-static int u16cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    size_t m = alen < blen ? alen : blen, i = 0;
-    while (i < m && a[i] == b[i])
-        i++;
-    if (i == alen && i == blen)
-        return 0;
-    /* Two ASCII bytes: both start a code point, a one-unit one (the usual case). */
-    if (i < alen && i < blen && (unsigned char)a[i] < 0x80 && (unsigned char)b[i] < 0x80)
-        return (unsigned char)a[i] < (unsigned char)b[i] ? -1 : 1;
-    /* Back up to a position that starts a code point in both texts. */
-    while (i > 0 && ((i < alen && is_cont((unsigned char)a[i])) ||
-                     (i < blen && is_cont((unsigned char)b[i]))))
-        i--;
-    size_t j = i;
-    uint32_t pa = 0, pb = 0;
-    while ((i < alen || pa) && (j < blen || pb)) {
-        uint32_t ua = unit_next(a, alen, &i, &pa), ub = unit_next(b, blen, &j, &pb);
-        if (ua != ub)
-            return ua < ub ? -1 : 1;
-    }
-    return (int)(i < alen || pa) - (int)(j < blen || pb);
-}
-
-/* Canonical WTF-8: every code point well formed, and no surrogate pair spelled as two
- * 3-byte halves (that is the 4-byte form), so UTF-16 strings and byte strings map 1:1. */
-static int wtf8_canonical(const char *p, size_t len)
-{
-    int prev_high = 0;
-    for (size_t i = 0; i < len;) {
-        uint32_t cp;
-        size_t n = gun__wtf8_decode(p + i, len - i, &cp);
-        if (!n)
-            return 0;
-        if (prev_high && cp >= 0xDC00 && cp <= 0xDFFF)
-            return 0;
-        prev_high = cp >= 0xD800 && cp <= 0xDBFF;
-        i += n;
-    }
-    return 1;
-}
 
 /* fsyncs a directory, so that entries just created in it survive a power loss. */
 static int fsync_dir_path(const char *dir)
@@ -338,7 +273,7 @@ static int lm_cmp(const MDB_val *a, const MDB_val *b)
         ta -= 8;
     if (fb == 1 && tb >= 8)
         tb -= 8;
-    int c = u16cmp((const char *)pa + (la ? 1 : 0), ta, (const char *)pb + (lb ? 1 : 0), tb);
+    int c = gun__utf16_cmp((const char *)pa + (la ? 1 : 0), ta, (const char *)pb + (lb ? 1 : 0), tb);
     if (c)
         return c;
     if (fa != fb)
@@ -656,7 +591,7 @@ typedef struct lm_it {
 static int grp_cmp(const void *a, const void *b)
 {
     const grp *x = a, *y = b;
-    return u16cmp(x->whole.p, x->whole.len, y->whole.p, y->whole.len);
+    return gun__utf16_cmp(x->whole.p, x->whole.len, y->whole.p, y->whole.len);
 }
 
 static void it_step(lm_it *it)
@@ -701,7 +636,7 @@ static int it_next(lm_it *it, lm_rec *r)
             grp *x = &it->g[it->rev ? it->gn - 1 - it->gi : it->gi];
             it->gi++;
             if (it->bounded) {
-                int c = u16cmp(x->whole.p, x->whole.len, it->bound.p ? it->bound.p : "",
+                int c = gun__utf16_cmp(x->whole.p, x->whole.len, it->bound.p ? it->bound.p : "",
                                it->bound.len);
                 if (it->rev ? c >= 0 : c < 0)
                     continue;
@@ -746,7 +681,7 @@ static int it_next(lm_it *it, lm_rec *r)
             it_step(it);
         } while (it->mrc == 0 && it->k.mv_size && ((unsigned char *)it->k.mv_data)[0] == 1 &&
                  it->k.mv_size >= 9 &&
-                 u16cmp((const char *)first.mv_data + 1, first.mv_size - 9,
+                 gun__utf16_cmp((const char *)first.mv_data + 1, first.mv_size - 9,
                         (const char *)it->k.mv_data + 1, it->k.mv_size - 9) == 0);
         qsort(it->g, it->gn, sizeof *it->g, grp_cmp);
     }
@@ -773,7 +708,7 @@ static int lex_seekable(const gun__lex *lex)
     const gun__str *c[4] = {lex->has_eq ? &lex->eq : NULL, lex->has_prefix ? &lex->prefix : NULL,
                             lex->has_gte ? &lex->gte : NULL, lex->has_lte ? &lex->lte : NULL};
     for (int i = 0; i < 4; i++)
-        if (c[i] && c[i]->len && (!c[i]->p || !wtf8_canonical(c[i]->p, c[i]->len)))
+        if (c[i] && c[i]->len && (!c[i]->p || !gun__wtf8_canonical(c[i]->p, c[i]->len)))
             return 0;
     return 1;
 }
@@ -787,7 +722,7 @@ static gun__str lex_lo(const gun__lex *lex)
     const gun__str *c[3] = {lex->has_eq ? &lex->eq : NULL, lex->has_prefix ? &lex->prefix : NULL,
                             lex->has_gte ? &lex->gte : NULL};
     for (int i = 0; i < 3; i++)
-        if (c[i] && u16cmp(c[i]->p ? c[i]->p : "", c[i]->len, lo.p, lo.len) > 0)
+        if (c[i] && gun__utf16_cmp(c[i]->p ? c[i]->p : "", c[i]->len, lo.p, lo.len) > 0)
             lo = *c[i];
     return lo;
 }
@@ -799,7 +734,7 @@ static int prefix_next(gun__str p, gun__buf *out)
     size_t n = 0, i = 0;
     uint32_t pend = 0;
     while (i < p.len || pend) {
-        unit_next(p.p, p.len, &i, &pend);
+        gun__utf16_next(p.p, p.len, &i, &pend);
         n++;
     }
     if (!n)
@@ -810,7 +745,7 @@ static int prefix_next(gun__str p, gun__buf *out)
         return -1;
     i = 0, pend = 0;
     for (size_t j = 0; j < n; j++)
-        u[j] = (uint16_t)unit_next(p.p, p.len, &i, &pend);
+        u[j] = (uint16_t)gun__utf16_next(p.p, p.len, &i, &pend);
     while (n && u[n - 1] == 0xFFFF)
         n--;
     if (n) {
@@ -844,7 +779,7 @@ static int lex_hi(const gun__lex *lex, char sep, gun__buf *hi)
     const gun__str *c[2] = {lex->has_eq ? &lex->eq : NULL, lex->has_lte ? &lex->lte : NULL};
     gun__str best = {0};
     for (int i = 0; i < 2; i++)
-        if (c[i] && (!have || u16cmp(c[i]->p ? c[i]->p : "", c[i]->len, best.p, best.len) < 0)) {
+        if (c[i] && (!have || gun__utf16_cmp(c[i]->p ? c[i]->p : "", c[i]->len, best.p, best.len) < 0)) {
             best = *c[i];
             best.p = best.p ? best.p : "";
             have = 1;
@@ -861,7 +796,7 @@ static int lex_hi(const gun__lex *lex, char sep, gun__buf *hi)
             gun__buf_free(&pn);
             return -1;
         }
-        if (r > 0 && (!have || u16cmp(pn.p, pn.len, hi->p, hi->len) < 0)) {
+        if (r > 0 && (!have || gun__utf16_cmp(pn.p, pn.len, hi->p, hi->len) < 0)) {
             gun__buf_reset(hi);
             gun__buf_add(hi, pn.p, pn.len);
             have = 1;
@@ -1098,7 +1033,7 @@ static int lm_get_key(void *st, gun__str soul, gun__str key, gun__store_visit cb
 {
     lm *s = st;
     if (!soul_ok(soul) || (key.len && (!key.p || memchr(key.p, 0, key.len))) ||
-        !wtf8_canonical(soul.p, soul.len) || (key.len && !wtf8_canonical(key.p, key.len)))
+        !gun__wtf8_canonical(soul.p, soul.len) || (key.len && !gun__wtf8_canonical(key.p, key.len)))
         return GUN_ENOTFOUND; /* never stored */
     char sbuf[LM_KEYMAX], *heap;
     size_t len;
@@ -1147,7 +1082,7 @@ static int lm_get_node(void *st, gun__str soul, const gun__lex *lex, gun__store_
                        void *arg)
 {
     lm *s = st;
-    if (!soul_ok(soul) || !wtf8_canonical(soul.p, soul.len))
+    if (!soul_ok(soul) || !gun__wtf8_canonical(soul.p, soul.len))
         return GUN_ENOTFOUND; /* never stored */
     MDB_txn *t;
     int rc = rbegin(s, &t);
@@ -1302,8 +1237,8 @@ static int rec_check(const gun__store_rec *r, size_t i, gun__err *e)
         return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: empty soul or NUL in soul", i);
     if (r->key.len && (!r->key.p || memchr(r->key.p, 0, r->key.len)))
         return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: NUL in key", i);
-    if (!wtf8_canonical(r->soul.p, r->soul.len) ||
-        (r->key.len && !wtf8_canonical(r->key.p, r->key.len)))
+    if (!gun__wtf8_canonical(r->soul.p, r->soul.len) ||
+        (r->key.len && !gun__wtf8_canonical(r->key.p, r->key.len)))
         return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: soul or key is not valid "
                                         "UTF-8/WTF-8", i);
     if (r->val.t > GUN__V_LINK)
