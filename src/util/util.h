@@ -24,7 +24,7 @@
 
 /* A length-carrying byte view. Strings inside the library are WTF-8: UTF-8 that may also
  * hold lone surrogates (U+D800..U+DFFF as 3-byte sequences), so that every JS string,
- * including ones JSON.stringify writes as "\udxxx", survives a round trip. */
+ * including ones JSON.stringify writes as a "\ud800"-style escape, survives a round trip. */
 typedef struct gun__str {
     const char *p;
     size_t len;

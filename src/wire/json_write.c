@@ -105,7 +105,7 @@ static void str_body(jw *w, const char *p, size_t len)
                 esc[3] = (char)(0x80 | (u & 0x3F));
                 en = 4, used = 6;
             } else {
-                /* A lone surrogate: well-formed JSON.stringify writes \udxxx. */
+                /* A lone surrogate: well-formed JSON.stringify writes it as a \ud800-style escape. */
                 memcpy(esc, "\\u", 2), en = 2;
                 for (int s = 12; s >= 0; s -= 4)
                     esc[en++] = hexd[(cp >> s) & 15];

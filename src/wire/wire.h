@@ -116,7 +116,7 @@ void gun__json_write(gun__buf *b, const gun__json *j, gun__jmode mode);
  * NaN/Infinity -> "null" (as JSON.stringify). */
 void gun__json_write_num(gun__buf *b, double n);
 /* A JSON string literal with JS escaping ("\"", "\\", \b\f\n\r\t, other controls and lone
- * surrogates as \u00xx / \udxxx; nothing else escaped). */
+ * surrogates as \u001f / \ud800 escapes; nothing else escaped). */
 void gun__json_write_str(gun__buf *b, const char *p, size_t len);
 /* Writes n into out (>= 32 bytes, NUL-terminated) as Number::toString, so "NaN",
  * "Infinity" and "-Infinity" for those; returns the length. About 20-100 ns for values

@@ -87,46 +87,7 @@ typedef struct fs {
 #define FS_CACHE_BYTES ((size_t)32 << 20)
 #define FS_CACHE_ONE (FS_CACHE_BYTES / 4)
 
-/* ---- helpers shared in spirit with the lmdb store ---- */
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 
 /* The node file check: a 64-bit hash in the shape of xxHash64 (four lanes of 8-byte
@@ -147,7 +108,7 @@ static uint64_t ld64(const unsigned char *p)
     memcpy(&v, p, 8);
     return v;
 #else
-    return get64(p);
+    return gun__get64(p);
 #endif
 }
 
@@ -590,12 +551,12 @@ static const char *node_parse(const fsoul *x, fnode *nd, int verify)
         bad = "not a node file, or cut short";
     else if (p[4] != 1)
         bad = "unknown node file version";
-    else if (verify && get64(p + z - 12) != fs_check(p, z - 12))
+    else if (verify && gun__get64(p + z - 12) != fs_check(p, z - 12))
         bad = "checksum mismatch";
     if (!bad) {
-        uint32_t sl = get32(p + 8);
-        nd->n = get32(p + 12);
-        uint64_t io = get64(p + z - FS_FOOT);
+        uint32_t sl = gun__get32(p + 8);
+        nd->n = gun__get32(p + 12);
+        uint64_t io = gun__get64(p + z - FS_FOOT);
         if (sl > z || FS_HDR + (uint64_t)sl > io || io > z - FS_FOOT ||
             (z - FS_FOOT - io) / 8 != nd->n || (z - FS_FOOT - io) % 8)
             bad = "bad header or index";
@@ -656,16 +617,16 @@ static void node_free(fnode *nd)
 static int node_rec(const fnode *nd, uint32_t i, frec *r)
 {
     const unsigned char *p = (const unsigned char *)nd->buf;
-    uint64_t off = get64(p + nd->ioff + 8 * (size_t)i);
+    uint64_t off = gun__get64(p + nd->ioff + 8 * (size_t)i);
     size_t start = FS_HDR + nd->soul.len;
     if (off < start || off > nd->ioff || nd->ioff - off < FS_REC)
         return -1;
-    uint32_t kl = get32(p + off), vl = get32(p + off + 4);
+    uint32_t kl = gun__get32(p + off), vl = gun__get32(p + off + 4);
     if ((uint64_t)kl + vl > nd->ioff - off - FS_REC)
         return -1;
     r->off = (size_t)off;
     r->len = FS_REC + (size_t)kl + vl;
-    r->state = bitsd(get64(p + off + 8));
+    r->state = gun__bitsd(gun__get64(p + off + 8));
     r->key.p = nd->buf + off + FS_REC;
     r->key.len = kl;
     const char *v = r->key.p + kl;
@@ -678,7 +639,7 @@ static int node_rec(const fnode *nd, uint32_t i, frec *r)
         if (vl != 8)
             return -1;
         r->val.t = GUN__V_NUM;
-        r->val.n = bitsd(get64((const unsigned char *)v));
+        r->val.n = gun__bitsd(gun__get64((const unsigned char *)v));
         return 0;
     case T_STR:
     case T_LINK:
@@ -898,7 +859,7 @@ static int fs_scan(fs *s, gun__err *e)
                 break;
             }
             ssize_t r = pread(fd, h, sizeof h, 0);
-            uint32_t sl = r == (ssize_t)sizeof h ? get32(h + 8) : 0;
+            uint32_t sl = r == (ssize_t)sizeof h ? gun__get32(h + 8) : 0;
             gun__buf_reset(&b);
             if (r == (ssize_t)sizeof h && !memcmp(h, "GUNN", 4) && sl && sl < (1u << 30) &&
                 gun__buf_reserve(&b, sl) == GUN_OK &&
@@ -1244,15 +1205,15 @@ static void emit_new(gun__buf *b, const gun__store_rec *r)
     case GUN__V_STR: t = T_STR, vl = (uint32_t)r->val.s.len; break;
     default: t = T_LINK, vl = (uint32_t)r->val.s.len; break;
     }
-    put32(h, (uint32_t)r->key.len);
-    put32(h + 4, vl);
-    put64(h + 8, dbits(r->state));
+    gun__put32(h, (uint32_t)r->key.len);
+    gun__put32(h + 4, vl);
+    gun__put64(h + 8, gun__dbits(r->state));
     h[16] = (unsigned char)t;
     gun__buf_add(b, h, sizeof h);
     gun__buf_add(b, r->key.p ? r->key.p : "", r->key.len);
     if (t == T_NUM) {
         unsigned char n[8];
-        put64(n, dbits(r->val.n));
+        gun__put64(n, gun__dbits(r->val.n));
         gun__buf_add(b, n, 8);
     } else if (vl) {
         gun__buf_add(b, r->val.s.p, vl);
@@ -1269,7 +1230,7 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
     gun__buf offs; /* u64 offsets */
     gun__buf_init(&offs);
     unsigned char h[FS_HDR] = {'G', 'U', 'N', 'N', 1, 0, 0, 0};
-    put32(h + 8, (uint32_t)soul.len);
+    gun__put32(h + 8, (uint32_t)soul.len);
     gun__buf_add(b, h, sizeof h);
     gun__buf_add(b, soul.p, soul.len);
     uint32_t oi = 0, on = nd ? nd->n : 0;
@@ -1313,12 +1274,12 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
             gun__buf_add(b, nd->buf + first.off, last.off + last.len - first.off);
             const unsigned char *ix = (const unsigned char *)nd->buf + nd->ioff;
             for (uint32_t k = oi; k < stop; k++) {
-                uint64_t off = get64(ix + 8 * (size_t)k);
+                uint64_t off = gun__get64(ix + 8 * (size_t)k);
                 if (off < first.off || off > last.off) {
                     rc = -1;
                     break;
                 }
-                put64(o, base + (off - first.off));
+                gun__put64(o, base + (off - first.off));
                 gun__buf_add(&offs, o, 8);
             }
             count += stop - oi;
@@ -1335,7 +1296,7 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
                            recs[ni]->key.len) == 0)
                     oi++;
             }
-            put64(o, b->len);
+            gun__put64(o, b->len);
             gun__buf_add(&offs, o, 8);
             emit_new(b, recs[ni]);
             ni++;
@@ -1346,13 +1307,13 @@ static int node_build(gun__buf *b, gun__str soul, const fnode *nd, const gun__st
         rc = -2;
     if (!rc && !b->oom && !offs.oom) {
         unsigned char f[FS_FOOT];
-        put32((unsigned char *)b->p + 12, (uint32_t)count);
+        gun__put32((unsigned char *)b->p + 12, (uint32_t)count);
         uint64_t io = b->len;
         gun__buf_add(b, offs.p, offs.len);
-        put64(f, io);
+        gun__put64(f, io);
         gun__buf_add(b, f, 8);
         if (!b->oom) {
-            put64(f + 8, fs_check(b->p, b->len));
+            gun__put64(f + 8, fs_check(b->p, b->len));
             memcpy(f + 16, "GUNE", 4);
             gun__buf_add(b, f + 8, 12);
         }

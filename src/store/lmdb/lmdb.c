@@ -75,44 +75,6 @@ typedef struct lm {
 
 /* ---- small helpers ---- */
 
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t dbits(double d)
-{
-    uint64_t u;
-    memcpy(&u, &d, sizeof u);
-    return u;
-}
-
-static double bitsd(uint64_t u)
-{
-    double d;
-    memcpy(&d, &u, sizeof d);
-    return d;
-}
 
 static int is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
@@ -368,7 +330,7 @@ static int lm_decode(const MDB_val *v, int lng, lm_rec *r, gun__str *whole)
     size_t n = v->mv_size;
     if (n < 9)
         return -1;
-    r->state = bitsd(get64(p));
+    r->state = gun__bitsd(gun__get64(p));
     int t = p[8];
     if (!!(t & T_LONG) != lng)
         return -1;
@@ -377,7 +339,7 @@ static int lm_decode(const MDB_val *v, int lng, lm_rec *r, gun__str *whole)
     if (lng) {
         if (n < 4)
             return -1;
-        uint32_t fl = get32(p);
+        uint32_t fl = gun__get32(p);
         p += 4, n -= 4;
         if (fl >= n || p[fl] != 0)
             return -1;
@@ -394,7 +356,7 @@ static int lm_decode(const MDB_val *v, int lng, lm_rec *r, gun__str *whole)
         if (n != 8)
             return -1;
         r->val.t = GUN__V_NUM;
-        r->val.n = bitsd(get64(p));
+        r->val.n = gun__bitsd(gun__get64(p));
         return 0;
     case T_STR:
     case T_LINK:
@@ -450,7 +412,7 @@ static size_t val_payload(const gun__val *v)
 static void val_put(unsigned char *p, const gun__val *v, double state, const char *whole,
                     size_t wlen)
 {
-    put64(p, dbits(state));
+    gun__put64(p, gun__dbits(state));
     int t;
     switch (v->t) {
     case GUN__V_NULL: t = T_NULL; break;
@@ -462,13 +424,13 @@ static void val_put(unsigned char *p, const gun__val *v, double state, const cha
     p[8] = (unsigned char)(t | (whole ? T_LONG : 0));
     p += 9;
     if (whole) {
-        put32(p, (uint32_t)wlen);
+        gun__put32(p, (uint32_t)wlen);
         memcpy(p + 4, whole, wlen);
         p[4 + wlen] = 0;
         p += 4 + wlen + 1;
     }
     if (v->t == GUN__V_NUM)
-        put64(p, dbits(v->n));
+        gun__put64(p, gun__dbits(v->n));
     else if ((v->t == GUN__V_STR || v->t == GUN__V_LINK) && v->s.len)
         memcpy(p, v->s.p, v->s.len);
 }
