@@ -233,6 +233,7 @@ struct conn {
     uint64_t *slot_t; /* put: send time per outstanding slot */
     uint64_t seq;
     long long last_seen; /* fanout: newest update seq seen */
+    uint8_t *seen;       /* fanout: bitmap of update seqs seen */
     int got_reply;
 };
 
@@ -709,11 +710,12 @@ static const char *FSOUL = "bench/fanout";
 static long long f_deliv, f_dups, f_final = -1;
 static int f_replies;
 static conn_t *f_writer;
+static long long f_cap; /* bits per subscriber's seen map */
+
+static long long f_wacks, f_werrs; /* the writer's acks for its updates */
 
 static void fan_on_msg(conn_t *c, const char *p, size_t n)
 {
-    if (c == f_writer)
-        return;
     const char *e = p + n, *q = ws_skip(p, e);
     int batch = q < e && *q == '[';
     if (batch)
@@ -727,6 +729,17 @@ static void fan_on_msg(conn_t *c, const char *p, size_t n)
             break;
         gmsg_t m;
         parse_msg(q, ve, &m);
+        if (c == f_writer) {
+            if (m.at && m.at_len > 1 && m.at[0] == 'u') {
+                if (m.has_err) {
+                    f_werrs++;
+                    fprintf(stderr, "loadgen: fanout: error ack for update %.*s\n", (int)m.at_len, m.at);
+                } else {
+                    f_wacks++;
+                }
+            }
+            goto next;
+        }
         if (m.at && m.at_len > 1 && m.at[0] == 'g' && !c->got_reply) {
             c->got_reply = 1;
             f_replies++;
@@ -737,6 +750,8 @@ static void fan_on_msg(conn_t *c, const char *p, size_t n)
             long long seq;
             unsigned long long sent;
             if (v && sscanf(v + 6, "%lld:%llu", &seq, &sent) == 2 && seq >= 0) {
+                if (c->seen && seq < f_cap)
+                    c->seen[seq >> 3] |= (uint8_t)(1u << (seq & 7));
                 if (seq > c->last_seen) {
                     c->last_seen = seq;
                     if (g_measuring) {
@@ -748,6 +763,7 @@ static void fan_on_msg(conn_t *c, const char *p, size_t n)
                 }
             }
         }
+    next:
         q = ws_skip(ve, e);
         if (q < e && *q == ',')
             q++;
@@ -761,6 +777,8 @@ static int subs_ready(void) { return f_replies >= f_subs; }
 
 static int f_all_final(void)
 {
+    if (f_wacks + f_werrs < f_final + 1)
+        return 0;
     for (int i = 0; i < g_nconns; i++)
         if (g_conns[i] != f_writer && g_conns[i]->last_seen != f_final)
             return 0;
@@ -772,6 +790,9 @@ static int run_fanout(int subs, double rate, double secs)
     f_subs = subs;
     open_all(subs + 1, fan_on_msg);
     f_writer = g_conns[subs];
+    f_cap = (long long)(rate * secs) + 64;
+    for (int i = 0; i < subs; i++)
+        g_conns[i]->seen = calloc((size_t)(f_cap / 8 + 1), 1);
     char msg[512];
     /* seed the soul so GETs have something to answer, then subscribe */
     int n = snprintf(msg, sizeof msg,
@@ -823,14 +844,42 @@ static int run_fanout(int subs, double rate, double secs)
     int reached = 0;
     for (int i = 0; i < subs; i++)
         reached += g_conns[i]->last_seen == f_final;
+    /* Which updates were missed, and by how many subscribers: a loss at the start or the end of
+     * the run points at the harness (subscription not yet live, drain too short), a loss in the
+     * middle at the relay. */
+    long long missed_total = 0, seqs_missed = 0;
+    char missed[512];
+    size_t ml = 0;
+    missed[0] = 0;
+    for (long long q = 0; q < seq && q < f_cap; q++) {
+        int miss = 0;
+        for (int i = 0; i < subs; i++)
+            miss += !(g_conns[i]->seen[q >> 3] & (1u << (q & 7)));
+        if (!miss)
+            continue;
+        missed_total += miss;
+        if (seqs_missed++ < 16 && ml < sizeof missed - 40)
+            ml += (size_t)snprintf(missed + ml, sizeof missed - ml, "%s[%lld,%d]", ml ? "," : "", q, miss);
+    }
+    int subs_missing_some = 0;
+    for (int i = 0; i < subs; i++) {
+        for (long long q = 0; q < seq && q < f_cap; q++)
+            if (!(g_conns[i]->seen[q >> 3] & (1u << (q & 7)))) {
+                subs_missing_some++;
+                break;
+            }
+    }
     qsort(g_lat.v, g_lat.n, sizeof *g_lat.v, cmp_u32);
     long long expected = (long long)subs * seq;
     jadd("{\"scenario\":\"fanout\",\"subs\":%d,\"rate\":%.1f,\"seconds\":%.3f,\"updates\":%lld,"
          "\"expected_deliveries\":%lld,\"deliveries\":%lld,\"duplicates_or_stale\":%lld,"
          "\"deliveries_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-         "\"subs_at_final\":%d,\"all_final\":%s,\"drain_s\":%.3f",
+         "\"subs_at_final\":%d,\"subs_not_final\":%d,\"all_final\":%s,\"drain_s\":%.3f,"
+         "\"updates_never_seen\":%lld,\"seqs_missed_by_some\":%lld,\"subs_missing_some\":%d,"
+         "\"missed_seqs\":[%s],\"writer_acks\":%lld,\"writer_err_acks\":%lld",
          subs, rate, el, seq, expected, f_deliv, f_dups, (double)f_deliv / el, pct_ms(&g_lat, 0.5),
-         pct_ms(&g_lat, 0.99), pct_ms(&g_lat, 1.0), reached, reached == subs ? "true" : "false", drain);
+         pct_ms(&g_lat, 0.99), pct_ms(&g_lat, 1.0), reached, subs - reached,
+         reached == subs ? "true" : "false", drain, missed_total, seqs_missed, subs_missing_some, missed, f_wacks, f_werrs);
     finish();
     return 0;
 }
