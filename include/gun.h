@@ -141,6 +141,16 @@ typedef struct gun_opts {
     size_t max_queue_bytes;    /* per-peer send queue cap; a slower peer is dropped (4 MiB) */
     uint32_t max_connections;  /* accepted connections at once (default 10000; 0 = no cap) */
     size_t outbox_max_bytes;   /* unacknowledged writes kept for peers while offline (16 MiB) */
+    /* Limits on what peers send (0 = no cap). A put over a key cap is refused whole with an
+     * err ack; excess messages get a DAM error, then the connection is closed. */
+    uint32_t max_connections_per_ip; /* accepted connections from one address (1000) */
+    uint32_t max_node_keys;          /* keys of one node in one put (50000) */
+    uint32_t max_put_keys;           /* keys over all nodes of one put (100000) */
+    uint32_t msg_rate;               /* messages per second per accepted peer (5000) */
+    uint32_t msg_burst;              /* token bucket size; also the excess that disconnects
+                                        (10000) */
+    size_t max_get_reply_bytes;      /* a GET answer bigger than this goes out in chunks
+                                        linked by "%", as Gun.js chunks big nodes (1 MiB) */
     /* Sees every incoming message (its JSON text, lent) after parsing and validation;
      * return nonzero to accept, 0 to drop it (counted, never processed or forwarded).
      * Runs on the loop thread. */

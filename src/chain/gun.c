@@ -43,6 +43,12 @@ void gun_opts_init(gun_opts *o)
     o->max_queue_bytes = (size_t)4 << 20;
     o->max_connections = 10000;
     o->outbox_max_bytes = (size_t)16 << 20;
+    o->max_connections_per_ip = 1000;
+    o->max_node_keys = 50000;
+    o->max_put_keys = 100000;
+    o->msg_rate = 5000;
+    o->msg_burst = 10000;
+    o->max_get_reply_bytes = (size_t)1 << 20;
     o->message_predicate = NULL;
     o->predicate_arg = NULL;
     o->log = NULL;
@@ -537,6 +543,12 @@ static int open_mesh(gun_t *g, const gun_opts *o)
     mc.dedup_max = o->dedup_max;
     mc.ack_timeout_ms = o->ack_timeout_ms;
     mc.outbox_max = o->outbox_max_bytes;
+    mc.max_conns_per_ip = o->max_connections_per_ip;
+    mc.max_node_keys = o->max_node_keys;
+    mc.max_put_keys = o->max_put_keys;
+    mc.msg_rate = o->msg_rate;
+    mc.msg_burst = o->msg_burst;
+    mc.max_get_reply = o->max_get_reply_bytes;
     mc.merge = mesh_merge;
     mc.merge_arg = g;
     mc.wb = g->wb;

@@ -31,6 +31,13 @@ struct peer {
     gun__map *subs; /* "soul" (whole node) or "soul\0key" -> (void *)1 */
     gun__buf batch; /* "[a,b" while batching */
     int batching;
+    /* Message rate (accepted peers): a token bucket, and the messages refused since it was
+     * last full; `closing` once the peer is being dropped (the rest of its frame is not
+     * read). */
+    double tokens;
+    uint64_t tokens_ms;
+    uint32_t excess;
+    int closing;
     peer *next, *prev;
 };
 
@@ -105,6 +112,8 @@ struct gun__mesh {
     gun__mesh_stats st;
     gun__buf scratch;
     gun__fw *fw; /* SEA user-graph firewall (issue 5), made on first use */
+    struct getcont *conts; /* GET answers waiting for their asker's queue to drain */
+    uv_timer_t conttimer;
 };
 
 static void mlog(gun__mesh *m, gun_log_level lvl, const char *fmt, ...) GUN__PRINTF(3, 4);
@@ -272,9 +281,14 @@ static gun__frame *frame_of(gun__mesh *m, const gun__json *obj)
 
 static void send_now(gun__mesh *m, peer *p, gun__frame *f)
 {
-    if (gun__conn_send(p->conn, f) == GUN_OK) {
+    int rc = gun__conn_send(p->conn, f);
+    if (rc == GUN_OK) {
         m->st.msgs_out++;
         m->st.bytes_out += f->len;
+    } else if (rc == GUN_ETOOBIG) {
+        /* The transport reports the overflow once and closes the connection. */
+        m->st.slow_dropped++;
+        p->closing = 1;
     }
 }
 
@@ -511,29 +525,156 @@ static void flush_pushes(gun__mesh *m)
 
 static void push_timer_cb(uv_timer_t *t) { flush_pushes(t->data); }
 
-/* ---- GET: answer from the store ---- */
+/* ---- GET: answer from the store, in chunks ----
+ *
+ * Gun.js answers a GET of a node in its memory in chunks of 9 keys: each chunk is a reply
+ * with its own `#` and `##` and `"%":<the next chunk's #>`, and the asker simply merges each
+ * one. We chunk by size instead (max_get_reply): a node that fits goes out as one reply, a
+ * bigger one as several replies of Gun.js's shape. Keys are read from the store while the
+ * chunks are written, so a reply never holds more than one chunk; when the asker's send
+ * queue could not take another chunk, the walk stops and resumes at the next key once the
+ * queue has drained (getcont), so a node of any size is served without tripping the
+ * slow-peer cap and with bounded memory. */
 
-typedef struct collect {
-    gun__json *node; /* the reply node being built */
-    gun__json *states;
-    double budget;   /* lex: `%` budget; < 0 for none */
-    double used;
+typedef struct chunker {
+    gun__mesh *m;
+    uint64_t serial; /* the asker */
+    gun__str soul;
+    gun__str to;     /* the GET's `#` */
+    int has_hash;    /* the GET's `##`: a chunk equal to it is not sent (spec §3.6) */
+    int32_t hash;
+    char id[16];     /* `#` of the chunk being built (the previous chunk's `%`) */
+    gun__json *node, *states;
+    size_t base, bytes, n, sent;
+    double budget, used; /* lex: the `%` budget (store.js counting) */
     int stop_after_budget;
-    int n;
+    int pausable; /* whole-node walks only: lex and key answers are small */
+    int paused;
+    gun__buf resume; /* the key a paused walk starts from */
+    gun__buf tmp;
     int err;
-} collect;
+} chunker;
 
-static int collect_visit(void *arg, gun__str soul, gun__str key, const gun__val *val, double state)
+/* A whole-node answer waiting for its asker's send queue to drain. */
+typedef struct getcont {
+    struct getcont *next;
+    uint64_t serial;
+    int has_hash;
+    int32_t hash;
+    char id[16];
+    size_t soul_len, to_len, key_len;
+    char data[]; /* soul, to, resume key */
+} getcont;
+
+static gun__json *new_node(gun__str soul, gun__json **states_out);
+
+/* Can p's send queue take another chunk now? Leaves half the queue for everything else. */
+static int chunk_room(const gun__mesh *m, const peer *p)
 {
-    collect *c = arg;
+    if (!m->cfg.max_queue || !p->conn)
+        return 1;
+    uint64_t q = p->conn->queued_bytes + p->batch.len;
+    return q == 0 || q + m->cfg.max_get_reply <= m->cfg.max_queue / 2;
+}
+
+/* Sends the chunk built so far; next_id links it to the one that follows (NULL: last). */
+static void chunk_emit(chunker *c, const char *next_id)
+{
+    gun__mesh *m = c->m;
+    gun__json *g = gun__json_obj(), *o = new_msg();
+    gun__json *node = c->node;
+    c->node = NULL;
+    if (!g || !o || gun__json_obj_set(g, c->soul.p, c->soul.len, node)) {
+        if (g)
+            gun__json_free(node);
+        gun__json_free(g), gun__json_free(o);
+        c->err = GUN_ENOMEM;
+        return;
+    }
+    int32_t h = gun__put_hash(g);
+    int rc = set_str(o, "#", c->id, strlen(c->id));
+    if (!rc)
+        rc = set_str(o, "@", c->to.p, c->to.len);
+    if (!rc)
+        rc = gun__json_obj_set(o, "##", 2, gun__json_num(h));
+    if (!rc && next_id)
+        rc = set_str(o, "%", next_id, strlen(next_id));
+    if (!rc)
+        rc = gun__json_obj_set(o, "put", 3, g);
+    else
+        gun__json_free(g);
+    peer *p = peer_by_serial(m, c->serial);
+    if (rc)
+        c->err = GUN_ENOMEM;
+    else if (p && !(c->has_hash && c->hash == h))
+        send_obj(m, p, o);
+    gun__json_free(o);
+    if (next_id && !c->sent)
+        m->st.get_replies_chunked++;
+    if (next_id || c->sent)
+        m->st.get_chunks++;
+    c->sent++;
+}
+
+static int chunk_start(chunker *c)
+{
+    c->node = new_node(c->soul, &c->states);
+    c->bytes = c->base;
+    c->n = 0;
+    if (!c->node)
+        c->err = GUN_ENOMEM;
+    return c->node ? GUN_OK : GUN_ENOMEM;
+}
+
+static int chunk_visit(void *arg, gun__str soul, gun__str key, const gun__val *val, double state)
+{
+    chunker *c = arg;
+    gun__mesh *m = c->m;
     (void)soul;
     gun__json *v = gun__val_to_json(val);
-    if (!v || gun__json_obj_set(c->states, key.p, key.len, gun__json_num(state)) ||
+    if (!v) {
+        c->err = GUN_ENOMEM;
+        return 1;
+    }
+    size_t cost = 0;
+    if (m->cfg.max_get_reply) {
+        /* The key is written twice (value and state), plus a state and punctuation. */
+        gun__buf_reset(&c->tmp);
+        gun__json_write_str(&c->tmp, key.p, key.len);
+        size_t klen = c->tmp.len;
+        gun__json_write(&c->tmp, v, GUN__JSON_SORTED);
+        cost = 2 * klen + (c->tmp.len - klen) + 32;
+        if (c->n && c->bytes + cost > m->cfg.max_get_reply) {
+            char next[16];
+            gun__random_id(next, 9);
+            chunk_emit(c, next);
+            memcpy(c->id, next, sizeof next);
+            peer *p = peer_by_serial(m, c->serial);
+            if (c->err || !p || !peer_open(p)) {
+                gun__json_free(v);
+                return 1;
+            }
+            if (c->pausable && !chunk_room(m, p)) {
+                gun__buf_reset(&c->resume);
+                gun__buf_add(&c->resume, key.p, key.len);
+                c->paused = !c->resume.oom;
+                c->err = c->resume.oom ? GUN_ENOMEM : 0;
+                gun__json_free(v);
+                return 1;
+            }
+            if (chunk_start(c)) {
+                gun__json_free(v);
+                return 1;
+            }
+        }
+    }
+    if (gun__json_obj_set(c->states, key.p, key.len, gun__json_num(state)) ||
         gun__json_obj_set(c->node, key.p, key.len, v)) {
         c->err = GUN_ENOMEM;
         return 1;
     }
     c->n++;
+    c->bytes += cost;
     if (c->stop_after_budget) {
         /* store.js: count a value's string length, or 9 for a non-string; stop once
          * the count reaches the limit (after adding the item). */
@@ -584,55 +725,134 @@ static gun__json *new_node(gun__str soul, gun__json **states_out)
     return node;
 }
 
-/* Reads what a get asks for into a put graph; NULL graph (and GUN_OK) when not found. */
-static int answer_get(gun__mesh *m, const gun__json *get, gun__json **graph_out)
+static void cont_timer_cb(uv_timer_t *t);
+
+/* Runs (or resumes, from c->resume) a walk and sends what it finds. Returns the store's
+ * error when nothing could be answered. */
+static int chunk_walk(chunker *c, const gun__json *jk)
 {
-    *graph_out = NULL;
-    const gun__json *js = gun__json_obj_getc(get, "#");
-    const gun__json *jk = gun__json_obj_getc(get, ".");
-    const gun__json *jp = gun__json_obj_getc(get, "%");
-    double budget = 1;
-    if (jp && jp->t == GUN__J_NUM && jp->u.n <= 100000)
-        budget = jp->u.n;
-    if (!js || js->t != GUN__J_STR || !js->u.s.len)
-        return GUN_EINVAL;
-    gun__str soul = {js->u.s.p, js->u.s.len};
-    collect c;
-    memset(&c, 0, sizeof c);
-    c.node = new_node(soul, &c.states);
-    if (!c.node)
+    gun__mesh *m = c->m;
+    gun__str sv = {c->soul.p, c->soul.len};
+    gun__buf_reset(&c->tmp);
+    gun__json_write_str(&c->tmp, sv.p, sv.len);
+    c->base = 2 * c->tmp.len + c->to.len + 96; /* the envelope around the keys */
+    if (chunk_start(c))
         return GUN_ENOMEM;
     int rc;
     gun__lex lex;
-    if (jk && jk->t == GUN__J_STR && jk->u.s.len) {
-        rc = m->store->ops->get_key(m->store->st, soul, (gun__str){jk->u.s.p, jk->u.s.len},
-                                    collect_visit, &c);
+    if (c->resume.len) {
+        memset(&lex, 0, sizeof lex);
+        lex.has_gte = 1;
+        lex.gte = (gun__str){c->resume.p, c->resume.len};
+        c->pausable = 1;
+        rc = m->store->ops->get_node(m->store->st, sv, &lex, chunk_visit, c);
+    } else if (jk && jk->t == GUN__J_STR && jk->u.s.len) {
+        rc = m->store->ops->get_key(m->store->st, sv, (gun__str){jk->u.s.p, jk->u.s.len},
+                                    chunk_visit, c);
     } else if (jk && lex_from_json(jk, &lex)) {
-        c.stop_after_budget = 1;
-        c.budget = budget;
-        rc = m->store->ops->get_node(m->store->st, soul, &lex, collect_visit, &c);
+        c->stop_after_budget = 1;
+        rc = m->store->ops->get_node(m->store->st, sv, &lex, chunk_visit, c);
     } else {
-        rc = m->store->ops->get_node(m->store->st, soul, NULL, collect_visit, &c);
+        c->pausable = 1;
+        rc = m->store->ops->get_node(m->store->st, sv, NULL, chunk_visit, c);
     }
-    if (c.err)
-        rc = c.err;
-    if (rc == GUN_ENOTFOUND || (rc == GUN_OK && c.n == 0)) {
-        gun__json_free(c.node);
-        return GUN_OK;
+    if (c->err)
+        rc = c->err;
+    if (rc == GUN_ENOTFOUND)
+        rc = GUN_OK;
+    if (!rc && c->paused) {
+        size_t need = sizeof(getcont) + c->soul.len + c->to.len + c->resume.len;
+        getcont *g = gun__malloc(need);
+        if (!g) {
+            rc = GUN_ENOMEM;
+        } else {
+            g->serial = c->serial;
+            g->has_hash = c->has_hash;
+            g->hash = c->hash;
+            memcpy(g->id, c->id, sizeof g->id);
+            g->soul_len = c->soul.len, g->to_len = c->to.len, g->key_len = c->resume.len;
+            memcpy(g->data, c->soul.p, c->soul.len);
+            memcpy(g->data + c->soul.len, c->to.p, c->to.len);
+            memcpy(g->data + c->soul.len + c->to.len, c->resume.p, c->resume.len);
+            g->next = NULL;
+            getcont **tail = &m->conts;
+            while (*tail)
+                tail = &(*tail)->next;
+            *tail = g;
+            if (!uv_is_active((uv_handle_t *)&m->conttimer))
+                uv_timer_start(&m->conttimer, cont_timer_cb, 5, 5);
+        }
+    } else if (!rc && c->n) {
+        chunk_emit(c, NULL);
+        rc = c->err;
+    } else if (!rc && !c->sent) {
+        /* Not found: a reply without put, as Gun.js's `{'@': id}`. */
+        peer *p = peer_by_serial(m, c->serial);
+        gun__json *o = new_msg();
+        if (!o || set_str(o, "@", c->to.p, c->to.len))
+            rc = GUN_ENOMEM;
+        else if (p)
+            send_obj(m, p, o);
+        gun__json_free(o);
     }
-    if (rc) {
-        gun__json_free(c.node);
-        return rc;
+    gun__json_free(c->node);
+    c->node = NULL;
+    return rc;
+}
+
+static void chunker_init(chunker *c, gun__mesh *m, uint64_t serial)
+{
+    memset(c, 0, sizeof *c);
+    c->m = m;
+    c->serial = serial;
+    c->budget = 1;
+    gun__buf_init(&c->resume);
+    gun__buf_init(&c->tmp);
+}
+
+static void chunker_done(chunker *c)
+{
+    gun__buf_free(&c->resume);
+    gun__buf_free(&c->tmp);
+}
+
+/* Resumes paused answers whose asker has room again; drops those whose asker left. */
+static void cont_timer_cb(uv_timer_t *t)
+{
+    gun__mesh *m = t->data;
+    getcont *list = m->conts;
+    m->conts = NULL;
+    getcont **keep = &list;
+    while (*keep) {
+        getcont *g = *keep;
+        peer *p = peer_by_serial(m, g->serial);
+        if (p && peer_open(p) && !chunk_room(m, p)) {
+            keep = &g->next;
+            continue;
+        }
+        *keep = g->next;
+        if (p && peer_open(p)) {
+            chunker c;
+            chunker_init(&c, m, g->serial);
+            c.soul = (gun__str){g->data, g->soul_len};
+            c.to = (gun__str){g->data + g->soul_len, g->to_len};
+            c.has_hash = g->has_hash;
+            c.hash = g->hash;
+            memcpy(c.id, g->id, sizeof c.id);
+            gun__buf_add(&c.resume, g->data + g->soul_len + g->to_len, g->key_len);
+            int rc = c.resume.oom ? GUN_ENOMEM : chunk_walk(&c, NULL);
+            if (rc)
+                mlog(m, GUN_LOG_WARN, "mesh: rest of get %.*s not sent: %s", (int)g->to_len,
+                     g->data + g->soul_len, gun_strerror(rc));
+            chunker_done(&c);
+        }
+        gun__free(g);
     }
-    gun__json *g = gun__json_obj();
-    if (!g || gun__json_obj_set(g, soul.p, soul.len, c.node)) {
-        if (!g)
-            gun__json_free(c.node);
-        gun__json_free(g);
-        return GUN_ENOMEM;
-    }
-    *graph_out = g;
-    return GUN_OK;
+    /* Walks resumed above may have paused again (appended to m->conts): keep order. */
+    *keep = m->conts;
+    m->conts = list;
+    if (!m->conts)
+        uv_timer_stop(&m->conttimer);
 }
 
 /* ---- requests (client side) ---- */
@@ -1033,36 +1253,24 @@ static void handle_get(gun__mesh *m, peer *p, gun__msg *msg)
     } else {
         subscribe(m, p, soul, NULL);
     }
-    gun__json *graph = NULL;
-    int rc = answer_get(m, msg->get, &graph);
+    chunker c;
+    chunker_init(&c, m, p->serial);
+    c.soul = soul;
+    c.to = msg->id;
+    c.has_hash = msg->has_hash;
+    c.hash = msg->hash;
+    const gun__json *jp = gun__json_obj_getc(msg->get, "%");
+    if (jp && jp->t == GUN__J_NUM && jp->u.n <= 100000)
+        c.budget = jp->u.n;
+    gun__random_id(c.id, 9);
+    int rc = chunk_walk(&c, jk);
+    chunker_done(&c);
     if (rc) {
         mlog(m, GUN_LOG_WARN, "mesh: get %.*s failed: %s", (int)soul.len, soul.p,
              gun_strerror(rc));
         send_ack(m, p, msg->id, "Error: storage read failed.");
         return;
     }
-    gun__json *o = new_msg();
-    if (!o) {
-        gun__json_free(graph);
-        return;
-    }
-    int send = 1;
-    rc = set_str(o, "@", msg->id.p, msg->id.len);
-    if (graph && !rc) {
-        int32_t h = gun__put_hash(graph);
-        /* The asker already has exactly this: say nothing (spec §3.6). */
-        if (msg->has_hash && msg->hash == h)
-            send = 0;
-        rc = gun__json_obj_set(o, "##", 2, gun__json_num(h));
-        if (!rc)
-            rc = gun__json_obj_set(o, "put", 3, graph);
-        else
-            gun__json_free(graph);
-        graph = NULL;
-    }
-    if (!rc && send)
-        send_obj(m, p, o);
-    gun__json_free(o);
     forward_get(m, p, msg, soul);
 }
 
@@ -1078,6 +1286,40 @@ static int predicate_ok(gun__mesh *m, const gun__msg *msg)
     if (!ok)
         m->st.predicate_dropped++;
     return ok;
+}
+
+/* max_node_keys / max_put_keys, counted on the wire object before any validation or merge
+ * work. A put over a cap is refused whole, like an invalid one, with an err ack. */
+static int put_keys_ok(gun__mesh *m, peer *p, const gun__msg *msg)
+{
+    const gun__json *put = msg->put;
+    if (put->t != GUN__J_OBJ || (!m->cfg.max_node_keys && !m->cfg.max_put_keys))
+        return 1;
+    char why[200];
+    size_t total = 0;
+    why[0] = 0;
+    for (size_t i = 0; i < put->u.o.n && !why[0]; i++) {
+        const gun__json *node = put->u.o.m[i].val;
+        if (!node || node->t != GUN__J_OBJ)
+            continue;
+        size_t k = node->u.o.n - (gun__json_obj_getc(node, "_") ? 1 : 0);
+        total += k;
+        if (m->cfg.max_node_keys && k > m->cfg.max_node_keys)
+            snprintf(why, sizeof why, "Too many keys on '%.*s' (%zu > %u)!",
+                     (int)(put->u.o.m[i].key_len > 64 ? 64 : put->u.o.m[i].key_len),
+                     put->u.o.m[i].key, k, m->cfg.max_node_keys);
+    }
+    if (!why[0] && m->cfg.max_put_keys && total > m->cfg.max_put_keys)
+        snprintf(why, sizeof why, "Too many keys in one put (%zu > %u)!", total,
+                 m->cfg.max_put_keys);
+    if (!why[0])
+        return 1;
+    m->st.too_many_keys++;
+    mlog(m, GUN_LOG_DEBUG, "mesh: put %.*s from %s refused: %s", (int)msg->id.len, msg->id.p,
+         peer_name(p), why);
+    if (!msg->ack.len)
+        send_ack(m, p, msg->id, why);
+    return 0;
 }
 
 static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
@@ -1118,6 +1360,10 @@ static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
     if (msg->dam.len) {
         gun__dedup_track(m->dup, msg->id, now);
         handle_dam(m, p, msg);
+        return;
+    }
+    if (msg->put && !put_keys_ok(m, p, msg)) {
+        gun__dedup_track_via(m->dup, msg->id, p->serial, now);
         return;
     }
     if (msg->put) {
@@ -1223,6 +1469,9 @@ static void t_open(void *arg, gun__conn *c)
         return;
     }
     p->pid[0] = 0;
+    p->closing = 0;
+    p->tokens_ms = 0;
+    p->excess = 0;
     m->open_peers++;
     m->st.conns_total++;
     mlog(m, GUN_LOG_INFO, "mesh: peer %s connected (%s)", c->remote,
@@ -1238,11 +1487,50 @@ static void t_open(void *arg, gun__conn *c)
     resend_state(m, p);
 }
 
+/* Takes one message's token from an accepted peer's bucket (msg_rate per second, msg_burst
+ * deep). The first refused message of a flood gets a DAM error; a peer that keeps going
+ * until msg_burst more were refused without letting the bucket fill up again is dropped.
+ * Peers we dialed are not limited: the operator chose them. */
+static int rate_take(gun__mesh *m, peer *p)
+{
+    if (!m->cfg.msg_rate || p->conn->outgoing)
+        return 1;
+    uint64_t now = gun__mono_ms();
+    double burst = m->cfg.msg_burst ? m->cfg.msg_burst : m->cfg.msg_rate;
+    if (!p->tokens_ms) {
+        p->tokens = burst;
+    } else if (now > p->tokens_ms) {
+        p->tokens += (double)(now - p->tokens_ms) * m->cfg.msg_rate / 1000.0;
+        if (p->tokens >= burst) {
+            p->tokens = burst;
+            p->excess = 0;
+        }
+    }
+    p->tokens_ms = now;
+    if (p->tokens >= 1) {
+        p->tokens -= 1;
+        return 1;
+    }
+    m->st.rate_limited++;
+    if (++p->excess == 1) {
+        mlog(m, GUN_LOG_WARN, "mesh: peer %s over %u messages/s: messages dropped",
+             p->conn->remote, m->cfg.msg_rate);
+        send_dam_error(m, p, "Too many messages!");
+    } else if (p->excess >= burst && !p->closing) {
+        mlog(m, GUN_LOG_WARN, "mesh: peer %s kept flooding after the error, disconnecting",
+             p->conn->remote);
+        m->st.rate_disconnects++;
+        p->closing = 1;
+        gun__conn_close(p->conn, "rate");
+    }
+    return 0;
+}
+
 static void t_frame(void *arg, gun__conn *c, const char *text, size_t len)
 {
     gun__mesh *m = arg;
     peer *p = c->user;
-    if (!p)
+    if (!p || p->closing)
         return;
     m->st.bytes_in += len;
     if (!len || (text[0] != '{' && text[0] != '['))
@@ -1252,11 +1540,17 @@ static void t_frame(void *arg, gun__conn *c, const char *text, size_t len)
     gun__err e;
     int rc = gun__frame_parse(text, len, &m->cfg.lim, &msgs, &n, &skipped, &e);
     if (rc) {
+        /* Garbage costs a token like a message: a flood of it is a flood. */
+        if (!rate_take(m, p))
+            return;
         if (rc == GUN_ETOOBIG) {
             m->st.too_big++;
             send_dam_error(m, p, "Message too big!");
         } else {
-            m->st.bad_json++;
+            if (rc == GUN_EDEPTH)
+                m->st.too_deep++;
+            else
+                m->st.bad_json++;
             mlog(m, GUN_LOG_DEBUG, "mesh: bad frame from %s: %s", c->remote, e.msg);
             send_dam_error(m, p, "DAM JSON parse error.");
         }
@@ -1265,12 +1559,23 @@ static void t_frame(void *arg, gun__conn *c, const char *text, size_t len)
     uint64_t serial = p->serial;
     for (size_t i = 0; i < n; i++) {
         /* A handler may close the peer; stop feeding it then. */
-        if (!peer_by_serial(m, serial))
+        if (!peer_by_serial(m, serial) || p->closing)
             break;
+        if (!rate_take(m, p))
+            continue;
         m->st.msgs_in++;
         hear_one(m, p, &msgs[i]);
     }
     gun__msgs_free(msgs, n);
+}
+
+static void t_refused(void *arg, int why)
+{
+    gun__mesh *m = arg;
+    if (why == GUN__REFUSED_PER_IP)
+        m->st.conns_refused_ip++;
+    else
+        m->st.conns_refused_max++;
 }
 
 static void t_oversize(void *arg, gun__conn *c, size_t len)
@@ -1300,7 +1605,7 @@ static void t_close(void *arg, gun__conn *c, const char *why)
         peer_free(m, p);
 }
 
-static const gun__transport_cbs tcbs = {t_open, t_frame, t_oversize, t_close};
+static const gun__transport_cbs tcbs = {t_open, t_frame, t_oversize, t_close, t_refused};
 
 /* ---- timers ---- */
 
@@ -1365,6 +1670,8 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
     uv_timer_init(m->loop, &m->reqtimer);
     uv_timer_init(m->loop, &m->pushtimer);
     uv_check_init(m->loop, &m->flush);
+    uv_timer_init(m->loop, &m->conttimer);
+    m->conttimer.data = m;
     m->flush.data = m;
     m->heartbeat.data = m->expire.data = m->reqtimer.data = m->pushtimer.data = m;
     uv_unref((uv_handle_t *)&m->heartbeat);
@@ -1385,6 +1692,7 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
     wc.max_frame = m->cfg.lim.max_bytes;
     wc.max_queue = cfg->max_queue;
     wc.max_conns = cfg->max_conns;
+    wc.max_conns_per_ip = cfg->max_conns_per_ip;
     wc.retry_max_ms = 2000;
     wc.http = cfg->http;
     wc.http_arg = cfg->http_arg;
@@ -1454,9 +1762,15 @@ void gun__mesh_free(gun__mesh *m)
     gun__buf_free(&m->scratch);
     gun__fw_free(m->fw); /* SEA firewall (issue 5) */
     m->fw = NULL;
+    while (m->conts) {
+        struct getcont *g = m->conts;
+        m->conts = g->next;
+        gun__free(g);
+    }
     if (m->heartbeat.loop) {
         /* The timers live inside m: free it when the last one has closed. */
-        m->handles = 5;
+        m->handles = 6;
+        uv_close((uv_handle_t *)&m->conttimer, handle_closed);
         uv_close((uv_handle_t *)&m->flush, handle_closed);
         uv_close((uv_handle_t *)&m->heartbeat, handle_closed);
         uv_close((uv_handle_t *)&m->expire, handle_closed);

@@ -28,6 +28,10 @@ typedef struct gun__mesh_cfg {
     gun__limits lim;          /* frame cap and JSON depth */
     size_t max_queue;         /* per-peer send queue bytes */
     uint32_t max_conns;
+    uint32_t max_conns_per_ip; /* accepted connections from one address; 0: no cap */
+    uint32_t max_node_keys, max_put_keys; /* keys in one put, per node and in all; 0: no cap */
+    uint32_t msg_rate, msg_burst; /* per accepted peer: messages/s and bucket; 0: no limit */
+    size_t max_get_reply;     /* GET answers bigger than this are chunked; 0: never */
     uint32_t dedup_age_ms, dedup_max;
     uint32_t ack_timeout_ms;  /* client requests */
     size_t outbox_max;        /* bytes of unacknowledged writes kept for peers (offline) */
@@ -66,6 +70,9 @@ typedef struct gun__mesh_stats {
     /* SEA firewall (issue 5): puts refused by kind (gun__fw_kind), keys omitted by `<?N` */
     uint64_t fw_alias, fw_account, fw_unverified, fw_uncertified, fw_cert, fw_cert_dropped;
     uint64_t fw_hash, fw_omitted;
+    /* limits (issue 8) */
+    uint64_t too_deep, too_many_keys, conns_refused_max, conns_refused_ip;
+    uint64_t rate_limited, rate_disconnects, slow_dropped, get_replies_chunked, get_chunks;
 } gun__mesh_stats;
 const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m);
 

@@ -74,6 +74,23 @@ static size_t collect(gun_t *g, metric *out, size_t max)
       st->fw_hash);
     M("put_keys_omitted_expired_total", "keys omitted on <?N souls (too old)", "counter",
       st->fw_omitted);
+    M("frames_rejected_depth_total", "frames rejected: JSON nested deeper than the cap", "counter",
+      st->too_deep);
+    M("puts_rejected_keys_total", "puts refused: more keys than max-node-keys / max-put-keys",
+      "counter", st->too_many_keys);
+    M("connections_refused_max_total", "connections refused: max-connections reached", "counter",
+      st->conns_refused_max);
+    M("connections_refused_per_ip_total", "connections refused: max-connections-per-ip reached",
+      "counter", st->conns_refused_ip);
+    M("messages_dropped_rate_total", "messages dropped: peer over its message rate", "counter",
+      st->rate_limited);
+    M("peers_dropped_rate_total", "peers disconnected for flooding past the rate limit", "counter",
+      st->rate_disconnects);
+    M("peers_dropped_slow_total", "peers disconnected: send queue over max-queue-bytes", "counter",
+      st->slow_dropped);
+    M("get_replies_chunked_total", "GET answers split over max-get-reply-bytes", "counter",
+      st->get_replies_chunked);
+    M("get_reply_chunks_total", "chunks sent for split GET answers", "counter", st->get_chunks);
     M("gets_total", "get messages served", "counter", st->gets);
     M("gets_forwarded_total", "gets forwarded to other peers", "counter", st->gets_forwarded);
     M("acks_routed_total", "replies routed to the peer that asked", "counter", st->acks_routed);
@@ -93,7 +110,7 @@ int gun__relay_http(void *arg, const char *method, const char *path, gun__buf *b
     gun_t *g = arg;
     if (strcmp(method, "GET") && strcmp(method, "HEAD"))
         return 0;
-    metric ms[40];
+    metric ms[64];
     if (!strcmp(path, "/health")) {
         *ctype = "application/json";
         /* Unhealthy when the last commit failed. */
@@ -102,7 +119,7 @@ int gun__relay_http(void *arg, const char *method, const char *path, gun__buf *b
         return ok ? 200 : 503;
     }
     if (!strcmp(path, "/stats")) {
-        size_t n = collect(g, ms, 40);
+        size_t n = collect(g, ms, sizeof ms / sizeof ms[0]);
         *ctype = "application/json";
         gun__buf_printf(body, "{\"version\":\"%s\",\"pid\":\"%s\"", gun_version(),
                         g->mesh ? gun__mesh_pid(g->mesh) : "");
@@ -114,7 +131,7 @@ int gun__relay_http(void *arg, const char *method, const char *path, gun__buf *b
         return 200;
     }
     if (!strcmp(path, "/metrics")) {
-        size_t n = collect(g, ms, 40);
+        size_t n = collect(g, ms, sizeof ms / sizeof ms[0]);
         *ctype = "text/plain; version=0.0.4; charset=utf-8";
         gun__buf_printf(body, "# HELP gun_info libgun version\n# TYPE gun_info gauge\n"
                               "gun_info{version=\"%s\"} 1\n", gun_version());

@@ -28,6 +28,9 @@ void gun__frame_unref(gun__frame *f);
 typedef struct gun__conn gun__conn;
 struct gun__transport_ops;
 
+/* Why a backend refused an incoming connection (on_refused). */
+enum { GUN__REFUSED_MAX_CONNS = 1, GUN__REFUSED_PER_IP = 2 };
+
 /* What a backend tells its user (the mesh). `why` is lent for the call. */
 typedef struct gun__transport_cbs {
     /* A connection is up (an accepted peer, or an outgoing one that (re)connected). */
@@ -39,6 +42,8 @@ typedef struct gun__transport_cbs {
     /* The connection is down. For an accepted peer the conn is freed after this returns;
      * an outgoing one stays and retries unless it was closed by gun__conn_close. */
     void (*on_close)(void *arg, gun__conn *c, const char *why);
+    /* An incoming connection was refused before it opened (GUN__REFUSED_*). May be NULL. */
+    void (*on_refused)(void *arg, int why);
 } gun__transport_cbs;
 
 typedef struct gun__transport_ops {
@@ -46,7 +51,8 @@ typedef struct gun__transport_ops {
     const char *name;
     /* Queues f (takes a reference). GUN_ETOOBIG when the peer's send queue would pass its
      * byte cap: the connection is then closed (a slow peer is dropped, never buffered without
-     * bound). GUN_ECLOSED when not connected. */
+     * bound) and later sends get GUN_ECLOSED, so the drop is reported once. GUN_ECLOSED when
+     * not connected. */
     int (*send)(gun__conn *c, gun__frame *f);
     /* Closes for good (an outgoing peer stops retrying). on_close follows. */
     void (*close)(gun__conn *c, const char *why);
@@ -61,6 +67,7 @@ struct gun__conn {
     char *url;       /* outgoing only, owned */
     char remote[64]; /* peer address for logs */
     uint64_t queued_bytes;
+    int dropping;    /* closing because its send queue overflowed: sends are refused */
 };
 
 static inline int gun__conn_send(gun__conn *c, gun__frame *f) { return c->ops->send(c, f); }
@@ -85,6 +92,7 @@ typedef struct gun__ws_cfg {
     size_t max_frame;         /* largest incoming message */
     size_t max_queue;         /* per-connection send queue bytes */
     uint32_t max_conns;       /* accepted connections at once; 0 = no cap */
+    uint32_t max_conns_per_ip; /* accepted connections from one address at once; 0 = no cap */
     uint32_t retry_max_ms;    /* reconnect backoff cap (Gun.js retries every ~2 s) */
     gun__http_cb http;        /* NULL: every plain HTTP request is 404 */
     void *http_arg;

@@ -46,7 +46,7 @@ static void s_close(void *arg, gun__conn *c, const char *why)
     if (s->conn == c)
         s->conn = NULL;
 }
-static const gun__transport_cbs cbs = {s_open, s_frame, s_over, s_close};
+static const gun__transport_cbs cbs = {s_open, s_frame, s_over, s_close, NULL};
 
 static void run_until(uv_loop_t *loop, int *flag, int want, int ms)
 {

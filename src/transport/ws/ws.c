@@ -73,6 +73,7 @@ struct gun__ws {
     int port;
     size_t nconns;   /* every ws_conn, outgoing included */
     size_t accepted; /* accepted connections currently open */
+    gun__map *per_ip; /* remote address -> accepted connections open from it (uintptr_t) */
     ws_conn *conns;
     int freeing;
     char *path;
@@ -152,11 +153,14 @@ static int ws_send(gun__conn *c, gun__frame *f)
     ws_conn *k = (ws_conn *)c;
     if (!c->open || !k->wsi)
         return GUN_ECLOSED;
+    if (c->dropping)
+        return GUN_ECLOSED;
     if (k->w->cfg.max_queue && c->queued_bytes + f->len > k->w->cfg.max_queue) {
         wlog(k->w, GUN_LOG_WARN,
              "ws: peer %s too slow: send queue would pass %zu bytes, disconnecting", c->remote,
              k->w->cfg.max_queue);
         /* Close without waiting to drain: the queue is the problem. */
+        c->dropping = 1;
         queue_clear(k);
         lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         return GUN_ETOOBIG;
@@ -375,6 +379,31 @@ static int http_body(struct lws *wsi)
     return 0;
 }
 
+/* ---- connections per remote address ---- */
+
+static size_t ip_count(gun__ws *w, const char *ip)
+{
+    return (size_t)(uintptr_t)gun__map_get(w->per_ip, ip, strlen(ip));
+}
+
+/* Adds d (+1 or -1) to ip's count; an address with none left leaves the map, so the map
+ * holds only addresses with open connections. */
+static void ip_add(gun__ws *w, const char *ip, int d)
+{
+    size_t n = ip_count(w, ip);
+    n = d > 0 ? n + 1 : (n ? n - 1 : 0);
+    if (!n)
+        gun__map_del(w->per_ip, ip, strlen(ip));
+    else if (gun__map_put(w->per_ip, ip, strlen(ip), (void *)(uintptr_t)n, NULL))
+        wlog(w, GUN_LOG_ERROR, "ws: out of memory counting connections of %s", ip);
+}
+
+static void refuse(gun__ws *w, int why)
+{
+    if (w->cbs.on_refused)
+        w->cbs.on_refused(w->arg, why);
+}
+
 /* ---- lws callback ---- */
 
 static int uri_is_path(struct lws *wsi, const char *path)
@@ -462,12 +491,15 @@ static void conn_down(ws_conn *k, const char *why)
     gun__ws *w = k->w;
     int was_open = k->c.open;
     k->c.open = 0;
+    k->c.dropping = 0; /* an outgoing peer starts afresh when it redials */
     k->wsi = NULL;
     queue_clear(k);
     gun__buf_free(&k->rx);
     k->rx_dropping = 0;
     if (!k->c.outgoing) {
         w->accepted--;
+        if (w->cfg.max_conns_per_ip)
+            ip_add(w, k->c.remote, -1);
         if (was_open && w->cbs.on_close)
             w->cbs.on_close(w->arg, &k->c, why);
         conn_destroy(k);
@@ -499,7 +531,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (w->cfg.max_conns && w->accepted >= w->cfg.max_conns) {
             wlog(w, GUN_LOG_WARN, "ws: connection refused: %zu connections (max-connections)",
                  w->accepted);
+            refuse(w, GUN__REFUSED_MAX_CONNS);
             return -1;
+        }
+        if (w->cfg.max_conns_per_ip) {
+            char ip[64];
+            lws_get_peer_simple(wsi, ip, sizeof ip);
+            if (ip_count(w, ip) >= w->cfg.max_conns_per_ip) {
+                wlog(w, GUN_LOG_WARN,
+                     "ws: connection from %s refused: %zu open from it (max-connections-per-ip)",
+                     ip, ip_count(w, ip));
+                refuse(w, GUN__REFUSED_PER_IP);
+                return -1;
+            }
         }
         return 0;
 
@@ -515,6 +559,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         lws_set_opaque_user_data(wsi, k);
         link_conn(w, k);
         w->accepted++;
+        if (w->cfg.max_conns_per_ip)
+            ip_add(w, k->c.remote, +1);
         if (w->cbs.on_open)
             w->cbs.on_open(w->arg, &k->c);
         return 0;
@@ -642,7 +688,10 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
     if (!w->cfg.max_frame)
         w->cfg.max_frame = 8u << 20;
     w->path = gun__strndup(cfg->path ? cfg->path : "/gun", strlen(cfg->path ? cfg->path : "/gun"));
-    if (!w->path) {
+    w->per_ip = gun__map_new();
+    if (!w->path || !w->per_ip) {
+        gun__map_free(w->per_ip, NULL);
+        gun__free(w->path);
         gun__free(w);
         return gun__fail(e, GUN_ENOMEM, "ws: out of memory");
     }
@@ -650,6 +699,7 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
     if (cfg->port > 0) {
         int rc = probe_port(cfg->host, cfg->port, e);
         if (rc) {
+            gun__map_free(w->per_ip, NULL);
             gun__free(w->path);
             gun__free(w);
             return rc;
@@ -673,6 +723,7 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
         int rc = gun__fail(e, GUN_EIO,
                            "ws: cannot start (listen on %s:%d failed, or TLS files unreadable)",
                            cfg->host ? cfg->host : "*", cfg->port);
+        gun__map_free(w->per_ip, NULL);
         gun__free(w->path);
         gun__free(w);
         return rc;
@@ -687,6 +738,7 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
          * context instead of crashing. */
         int rc = gun__fail(e, GUN_EIO, "ws: cannot listen on %s:%d", cfg->host ? cfg->host : "*",
                            cfg->port);
+        gun__map_free(w->per_ip, NULL);
         gun__free(w->path);
         gun__free(w);
         return rc;
@@ -715,6 +767,7 @@ void gun__ws_free(gun__ws *w)
     }
     /* Destroying the context closes every wsi (CLOSED callbacks free the rest). */
     lws_context_destroy(w->ctx);
+    gun__map_free(w->per_ip, NULL);
     gun__free(w->path);
     gun__free(w);
 }
