@@ -90,4 +90,6 @@ clean:
 bench: bootstrap build
 	@mkdir -p $(BUILD)/bench
 	@$${CC:-cc} -O2 -g -std=c11 -Wall -Wextra -o $(BUILD)/bench/loadgen bench/loadgen.c
+	@$${CC:-cc} -O2 -g -std=c11 -Wall -Wextra -o $(BUILD)/bench/echo bench/echo.c \
+	  $$(pkg-config --cflags --libs libwebsockets libuv)
 	@GUN_BUILD=$(abspath $(BUILD)) bench/run.sh $(BENCH_ARGS)
