@@ -38,8 +38,6 @@ async function readNodes(url, souls) {
   return out;
 }
 
-// Gun.js acks from its relay are not reliable under a burst of nested puts (some never come),
-// so the test does not wait for them: it polls the relay until it has every node.
 // Gun.js clients keep sockets and timers alive: close their wires so the file can exit.
 function closeClient(g) {
   const peers = (g && g._ && g._.opt && g._.opt.peers) || {};
@@ -50,48 +48,104 @@ function closeClient(g) {
   }
 }
 
-const putAck = (chain, data) => { chain.put(data); return Promise.resolve(); };
+// What the Gun.js relay wrote, read with Gun.js's own RAD reader (lib/radisk + lib/rfs) from
+// the stopped relay's folder, key by key. That, not the relay's GET replies, is the truth to
+// compare with: reading a Gun.js relay back under load is unreliable (memory chunks and disk
+// replies race), and the point is what RAD has on disk.
+function readRadFolder(dir, expected) {
+  const Radisk = require('gun/lib/radisk');
+  const opt = { file: dir, log: () => {} };
+  opt.store = require('gun/lib/rfs')(opt);
+  const rad = Radisk(opt);
+  const esc = String.fromCharCode(27);
+  const jobs = [];
+  for (const soul of Object.keys(expected)) {
+    for (const key of Object.keys(expected[soul]).filter((k) => k !== '_')) {
+      jobs.push(new Promise((res, rej) => rad(soul + esc + key, (err, data) => {
+        if (err) return rej(new Error(`Gun.js RAD read of ${soul}.${key}: ${err}`));
+        res([soul, key, data]);
+      })));
+    }
+  }
+  return Promise.all(jobs).then((rows) => {
+    const out = {};
+    for (const [soul, key, data] of rows) {
+      if (!data || data['>'] === undefined) continue;
+      const n = out[soul] || (out[soul] = { vals: {}, states: {} });
+      n.vals[key] = data[':'];
+      n.states[key] = data['>'];
+    }
+    return out;
+  });
+}
 
-// todo: reading the Gun.js relay back (to learn the states it wrote) does not complete
-// reliably under node --test yet; rad-import itself is covered by tests/unit/test_rad.c on
-// real RAD files and by fuzz_rad. Issue 4 stays open until this passes.
-test('rad-import of a Gun.js radata folder serves the same values and states', { timeout: 120000, todo: 'Gun.js relay read-back not reliable yet' }, async () => {
+// Raw puts carry states chosen here (fractions, to check that states survive bit for bit);
+// one put comes from a Gun.js client, with the client's own states.
+function itemNodes(i) {
+  const base = 1700000000000 + i * 1000;
+  const node = (soul, vals, st) => ({ _: { '#': soul, '>': Object.fromEntries(Object.keys(vals).map((k, j) => [k, st + j + 0.25])) }, ...vals });
+  return {
+    [`item/${i}`]: node(`item/${i}`, {
+      n: i, f: i / 7, neg: -i, s: `text ${i} ✓ 日本`, 'ключ': 'значение', 'emoji😀': '🎉',
+      t: i % 2 === 0, nil: null, nested: { '#': `item/${i}/nested` },
+    }, base),
+    [`item/${i}/nested`]: node(`item/${i}/nested`, { depth: 1, deeper: { '#': `item/${i}/nested/deeper` } }, base + 100),
+    [`item/${i}/nested/deeper`]: node(`item/${i}/nested/deeper`, { depth: 2, i }, base + 200),
+  };
+}
+
+test('rad-import of a Gun.js radata folder serves the same values and states', { timeout: 120000 }, async () => {
   const gj = await startGunRelay();
-  const client = gunClient(gj.url);
-  let before;
-  const souls = [];
+  const expected = {};
+  const unacked = [];
   try {
-    // 40 item nodes with nested objects (each nested object is a node with a link to it).
-    const writes = [];
+    const p = await rawPeer(gj.url);
     for (let i = 0; i < 40; i++) {
-      writes.push(putAck(client.get(`item/${i}`), {
-        n: i, f: i / 7, neg: -i, s: `text ${i} ✓ 日本`, 'ключ': 'значение', 'emoji😀': '🎉',
-        t: i % 2 === 0, nil: null, nested: { depth: 1, deeper: { depth: 2, i } },
-      }));
-      souls.push(`item/${i}`, `item/${i}/nested`, `item/${i}/nested/deeper`);
+      const put = itemNodes(i);
+      Object.assign(expected, JSON.parse(JSON.stringify(put))); // as sent: -0 is 0 in JSON
+      p.send({ '#': `w${i}`, put });
+      // Gun.js's relay now and then never acks a put (and does not ack a re-sent identical
+      // one), so a missing ack is noted, not waited for: the disk is checked below.
+      const ack = await p.reply(`w${i}`, 3000).catch(() => null);
+      if (!ack) unacked.push(i);
+      else assert.ok(!ack.err, `Gun.js relay refused item ${i}: ${ack.err}`);
     }
-    await Promise.all(writes);
-    await putAck(client.get('links'), { first: client.get('item/0'), last: client.get('item/39') });
-    souls.push('links');
-    // Wait until the Gun.js relay has every node, then past RAD's 250 ms write batching.
-    await new Promise((r) => setTimeout(r, 3000));
-    for (let tries = 0; ; tries++) {
-      before = await readNodes(gj.url, souls);
-      if (souls.every((s) => before[s]) && before['item/39/nested/deeper'].vals.i === 39 && before.links.vals.last) break;
-      assert.ok(tries < 4, `Gun.js relay never had every node: missing ${souls.filter((x) => !before[x]).slice(0, 5)}`);
-      await new Promise((r) => setTimeout(r, 1000));
+    p.close();
+    const client = gunClient(gj.url);
+    try {
+      const acked = new Promise((res) => client.get('links').put({ first: { '#': 'item/0' }, last: { '#': 'item/39' }, when: 'now' }, res));
+      await Promise.race([acked, new Promise((r) => setTimeout(r, 5000))]);
+      expected.links = JSON.parse(JSON.stringify(client._.graph.links));
+      assert.ok(expected.links._['>'].last > 0);
+    } finally {
+      closeClient(client);
     }
+    // Past RAD's 250 ms write batching, so that everything sent is on disk.
     await new Promise((r) => setTimeout(r, 1500));
-    before = await readNodes(gj.url, souls);
-    assert.strictEqual(before['item/3'].vals.nil, null);
-    assert.deepStrictEqual(before.links.vals.first, { '#': 'item/0' });
   } finally {
-    closeClient(client);
     await gj.stop();
+  }
+  if (unacked.length) console.log(`# Gun.js relay did not ack items ${unacked}`);
+  const radDir = path.join(gj.dir, 'radata');
+  const before = await readRadFolder(radDir, expected);
+  const souls = Object.keys(before);
+  // Every put Gun.js acked is on its disk, so the comparison below is not vacuous. Puts it did
+  // not ack may be missing: with these souls Gun.js 0.2020.1241 drops items 10-13 (never acked,
+  // never written; docs/compat.md).
+  for (let i = 0; i < 40; i++) {
+    if (unacked.includes(i)) continue;
+    for (const s of Object.keys(itemNodes(i))) assert.ok(before[s], `Gun.js acked item ${i} but its RAD folder lacks ${s}`);
+  }
+  assert.ok(before.links, 'Gun.js\'s RAD folder lacks the links node');
+  for (const s of souls) {
+    const { _: meta, ...vals } = expected[s];
+    if (Object.keys(before[s].vals).length !== Object.keys(vals).length) continue; // a Gun.js partial write
+    assert.deepStrictEqual(before[s].vals, vals, `Gun.js wrote other values for ${s}`);
+    assert.deepStrictEqual(before[s].states, meta['>'], `Gun.js wrote other states for ${s}`);
   }
 
   const dir = tmpdir('gun-radimport-');
-  const r = run(['rad-import', path.join(gj.dir, 'radata'), '--data', dir]);
+  const r = run(['rad-import', radDir, '--data', dir]);
   assert.strictEqual(r.status, 0, r.stderr.toString());
   assert.match(r.stderr.toString(), /0 bad records/);
 
@@ -99,16 +153,20 @@ test('rad-import of a Gun.js radata folder serves the same values and states', {
   try {
     const after = await readNodes(ours.url, souls);
     for (const s of souls) {
+      assert.ok(after[s], `node ${s} missing after rad-import`);
       assert.deepStrictEqual(after[s].vals, before[s].vals, `values of ${s}`);
       assert.deepStrictEqual(after[s].states, before[s].states, `states of ${s}`);
     }
     // And a Gun.js client reads through links.
     const c2 = gunClient(ours.url);
-    const v = await new Promise((res) => c2.get('links').get('last').get('nested').get('deeper').get('i').once(res));
-    assert.strictEqual(v, 39);
-    const u = await new Promise((res) => c2.get('item/7').get('emoji😀').once(res));
-    assert.strictEqual(u, '🎉');
-    closeClient(c2);
+    try {
+      const v = await new Promise((res) => c2.get('links').get('last').get('nested').get('deeper').get('i').once(res));
+      assert.strictEqual(v, 39);
+      const u = await new Promise((res) => c2.get('item/7').get('emoji😀').once(res));
+      assert.strictEqual(u, '🎉');
+    } finally {
+      closeClient(c2);
+    }
   } finally {
     await ours.stop();
   }
