@@ -140,6 +140,9 @@ typedef struct gun_opts {
     int tls_insecure_peers;    /* accept self-signed certificates of wss:// peers (tests) */
     size_t max_queue_bytes;    /* per-peer send queue cap; a slower peer is dropped (4 MiB) */
     uint32_t max_connections;  /* accepted connections at once (default 10000; 0 = no cap) */
+    const char *web_root;      /* super peer: serve this directory's static files on the
+                                  listening port (index.html fallback, no listings, nothing
+                                  outside it). Lent: must stay valid until gun_close. NULL */
     size_t outbox_max_bytes;   /* unacknowledged writes kept for peers while offline (16 MiB) */
     /* Limits on what peers send (0 = no cap). A put over a key cap is refused whole with an
      * err ack; excess messages get a DAM error, then the connection is closed. */

@@ -1,7 +1,8 @@
 /* The relay's HTTP endpoints, served on the WebSocket port:
  *   /health  200 {"ok":true} while the loop runs and the store commits; 503 otherwise
  *   /stats   counters as JSON
- *   /metrics the same counters in Prometheus text exposition format */
+ *   /metrics the same counters in Prometheus text exposition format
+ * and, with gun_opts.web_root, static files for every other path (web.c). */
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,12 +105,19 @@ static size_t collect(gun_t *g, metric *out, size_t max)
     return n;
 }
 
-int gun__relay_http(void *arg, const char *method, const char *path, gun__buf *body,
-                    const char **ctype)
+int gun__relay_http(void *arg, const char *method, const char *path, gun__http_reply *r)
 {
     gun_t *g = arg;
-    if (strcmp(method, "GET") && strcmp(method, "HEAD"))
-        return 0;
+    int endpoint = !strcmp(path, "/health") || !strcmp(path, "/stats") || !strcmp(path, "/metrics");
+    if (!endpoint)
+        return g->opts.web_root ? gun__relay_web(g->opts.web_root, method, path, r) : 0;
+    if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+        r->allow = "GET, HEAD";
+        gun__buf_adds(&r->body, "method not allowed\n");
+        return 405;
+    }
+    gun__buf *body = &r->body;
+    const char **ctype = &r->ctype;
     metric ms[64];
     if (!strcmp(path, "/health")) {
         *ctype = "application/json";

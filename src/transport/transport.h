@@ -76,10 +76,23 @@ static inline void gun__conn_close(gun__conn *c, const char *why) { c->ops->clos
 /* ---- WebSocket backend (libwebsockets on the libuv loop) ---- */
 typedef struct gun__ws gun__ws;
 
-/* Plain HTTP on the listening port (not a WebSocket upgrade): fills body and *ctype and
- * returns the status; 0 means "not mine" (404). `path` is lent. Loop thread. */
-typedef int (*gun__http_cb)(void *arg, const char *method, const char *path, gun__buf *body,
-                            const char **ctype);
+/* The answer to a plain HTTP request, filled by the hook. The transport adds
+ * Access-Control-Allow-Origin: * to every answer, as Gun.js's server does. */
+typedef struct gun__http_reply {
+    gun__buf body;        /* the body, unless fd >= 0 */
+    const char *ctype;    /* Content-Type (static storage) */
+    int fd;               /* -1, or an open file whose next file_len bytes are the body, read
+                             in chunks as the socket drains; the transport closes it */
+    uint64_t file_len;
+    int cacheable;        /* 0: Cache-Control: no-store (live counters) */
+    char *location;       /* Location header, gun__malloc'd (the transport frees it), or NULL */
+    const char *allow;    /* Allow header of a 405 (static storage), or NULL */
+} gun__http_reply;
+
+/* Plain HTTP on the listening port (not a WebSocket upgrade): fills *r (fd = -1, body
+ * empty on entry) and returns the status; 0 means "not mine" (404). `method` ("GET",
+ * "HEAD", "POST", ...) and `path` (percent-decoded by lws, no query) are lent. Loop thread. */
+typedef int (*gun__http_cb)(void *arg, const char *method, const char *path, gun__http_reply *r);
 
 typedef struct gun__ws_cfg {
     void *loop;               /* uv_loop_t *, required */

@@ -140,11 +140,19 @@ static int parse(int argc, char **argv, target *t, int want_json, const char *us
     return 0;
 }
 
+#define PATH_HELP                                                                            \
+    "PATH is soul or soul.key.key...: dots separate keys, '\\.' is a literal dot and '\\\\' a\n" \
+    "backslash. Quote PATH in the shell: 'a\\.b.c' is key c of soul a.b.\n"                     \
+    "--timeout MS bounds the connection and the answer (default 5000).\n"
+#define TARGET_HELP                                                                          \
+    "URL is a relay's peer URL (http://host:8765/gun); --data DIR works on a data directory\n"    \
+    "directly, without a network (--store picks its kind, default lmdb).\n"
+
 static const char put_usage[] =
     "usage: gun put URL|--data DIR [--store lmdb|file] PATH JSON [--timeout MS]\n"
-    "Writes JSON at PATH (soul.key.key; '\\.' is a literal dot) through the relay at URL, or\n"
-    "into the data directory DIR. Exit: 0 acknowledged, 1 timeout, 2 usage, 3 network,\n"
-    "4 rejected.\n";
+    "Writes JSON (an object, or a value under a key) at PATH.\n" PATH_HELP TARGET_HELP
+    "exit codes: 0 acknowledged (durable), 1 timeout, 2 usage (also JSON that is malformed\n"
+    "or cannot be stored), 3 network, 4 rejected by the relay or the store\n";
 
 int gun_cli_put(int argc, char **argv)
 {
@@ -167,13 +175,17 @@ int gun_cli_put(int argc, char **argv)
     fprintf(stderr, "gun put: %s\n", gun_strerror(err));
     if (err == GUN_ETIMEDOUT)
         return GUN_CLI_NOTFOUND;
+    /* Refused before anything was sent: the JSON argument itself is wrong. */
+    if (err == GUN_EJSON || err == GUN_EDEPTH || err == GUN_ETOOBIG || err == GUN_EROOTDATA ||
+        err == GUN_EBADVALUE || err == GUN_EBADKEY || err == GUN_EBADSOUL)
+        return GUN_CLI_USAGE;
     return GUN_CLI_REJECTED;
 }
 
 static const char get_usage[] =
     "usage: gun get URL|--data DIR [--store lmdb|file] PATH [--timeout MS]\n"
-    "Prints the value at PATH as JSON. Exit: 0 found, 1 not found or timeout, 2 usage,\n"
-    "3 network.\n";
+    "Prints the value at PATH as JSON (a node as an object, links as {\"#\":soul}).\n" PATH_HELP TARGET_HELP
+    "exit codes: 0 found, 1 not found or timeout, 2 usage, 3 network\n";
 
 int gun_cli_get(int argc, char **argv)
 {
@@ -213,8 +225,10 @@ static void print_change(const char *json, const char *key, void *arg)
 }
 
 static const char watch_usage[] =
-    "usage: gun watch URL PATH\n"
-    "Prints the value at PATH, then every change, one JSON line each, until interrupted.\n";
+    "usage: gun watch URL PATH [--timeout MS]\n"
+    "Prints the value at PATH, then every change, one JSON line each, until SIGINT or\n"
+    "SIGTERM (then exits 0).\n" PATH_HELP
+    "exit codes: 0 interrupted, 2 usage, 3 network\n";
 
 int gun_cli_watch(int argc, char **argv)
 {
@@ -246,15 +260,23 @@ int gun_cli_watch(int argc, char **argv)
     return GUN_CLI_OK;
 }
 
+static int is_help(int argc, char **argv)
+{
+    return argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"));
+}
+
+static const char keygen_usage[] =
+    "usage: gun keygen\n"
+    "Prints a new SEA key pair as JSON: {\"pub\",\"priv\",\"epub\",\"epriv\"}, the shape\n"
+    "Gun.js's SEA.pair() gives. Keep priv and epriv secret.\n"
+    "exit codes: 0 ok, 2 usage, 4 the crypto library failed\n";
+
 int gun_cli_keygen(int argc, char **argv)
 {
-    (void)argv;
     if (argc > 0) {
-        fputs("usage: gun keygen\nPrints a new SEA key pair as JSON (keep it secret).\n",
-              argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? stdout
-                                                                                     : stderr);
-        return argc == 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) ? 0
-                                                                                      : GUN_CLI_USAGE;
+        int help = is_help(argc, argv);
+        fputs(keygen_usage, help ? stdout : stderr);
+        return help ? GUN_CLI_OK : GUN_CLI_USAGE;
     }
     gun_sea_pair pair;
     char *json = NULL;
@@ -271,13 +293,19 @@ int gun_cli_keygen(int argc, char **argv)
     return GUN_CLI_OK;
 }
 
+static const char stats_usage[] =
+    "usage: gun stats URL\n"
+    "Prints a relay's counters (its /stats), one per line. URL is its peer URL\n"
+    "(http://host:8765/gun) or just http://host:port; plain http only.\n"
+    "exit codes: 0 ok, 2 usage, 3 network or an unexpected answer\n";
+
 /* A plain HTTP/1.0 GET of /stats: one request, read to the end. */
 int gun_cli_stats(int argc, char **argv)
 {
-    if (argc != 1 || !strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-        fputs("usage: gun stats URL\nPrints a relay's /stats (URL like http://host:8765/gun).\n",
-              argc == 1 ? stdout : stderr);
-        return argc == 1 ? 0 : GUN_CLI_USAGE;
+    if (argc != 1 || is_help(argc, argv)) {
+        int help = is_help(argc, argv);
+        fputs(stats_usage, help ? stdout : stderr);
+        return help ? GUN_CLI_OK : GUN_CLI_USAGE;
     }
     char host[256], port[16] = "8765";
     const char *u = argv[0];

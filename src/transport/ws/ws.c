@@ -299,84 +299,130 @@ int gun__ws_connect(gun__ws *w, const char *url, gun__conn **out)
     return GUN_OK;
 }
 
-/* ---- plain HTTP (health, stats, metrics) ---- */
+/* ---- plain HTTP (health, stats, metrics, static files) ---- */
 
 #define HTTP_MAGIC 0x68747470u
 
 typedef struct http_resp {
     uint32_t magic; /* tells it apart from a ws_conn in the opaque pointer */
-    gun__buf body;
+    gun__http_reply r;
     size_t sent;
 } http_resp;
 
+static void http_resp_free(http_resp *h)
+{
+    if (h->r.fd >= 0)
+        close(h->r.fd);
+    gun__buf_free(&h->r.body);
+    gun__free(h->r.location);
+    gun__free(h);
+}
+
+/* Ends one request; a keep-alive connection may carry the next. */
+static int http_done(struct lws *wsi, http_resp *h)
+{
+    lws_set_opaque_user_data(wsi, NULL);
+    http_resp_free(h);
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static const char *http_method(struct lws *wsi)
+{
+    /* Indexed by lws_http_get_uri_and_method's LWSHUMETH_* result. */
+    static const char *const names[] = {"GET",    "POST",    "OPTIONS", "PUT",
+                                        "PATCH",  "DELETE",  "CONNECT", "HEAD"};
+    char *uri;
+    int len;
+    int m = lws_http_get_uri_and_method(wsi, &uri, &len);
+    return m >= 0 && (size_t)m < sizeof names / sizeof names[0] ? names[m] : "GET";
+}
+
+static int add_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                      unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
 static int http_request(gun__ws *w, struct lws *wsi, const char *uri)
 {
-    char method[8] = "GET";
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0)
-        snprintf(method, sizeof method, "POST");
-    else if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0)
-        snprintf(method, sizeof method, "HEAD");
-    http_resp *r = gun__calloc(1, sizeof *r);
-    if (!r)
+    const char *method = http_method(wsi);
+    http_resp *h = lws_get_opaque_user_data(wsi);
+    if (h && h->magic == HTTP_MAGIC) {
+        /* A keep-alive request that arrived before the last answer ended. */
+        lws_set_opaque_user_data(wsi, NULL);
+        http_resp_free(h);
+    }
+    h = gun__calloc(1, sizeof *h);
+    if (!h)
         return -1;
-    r->magic = HTTP_MAGIC;
-    gun__buf_init(&r->body);
-    const char *ctype = "text/plain; charset=utf-8";
-    int status = w->cfg.http ? w->cfg.http(w->cfg.http_arg, method, uri ? uri : "/", &r->body, &ctype)
-                             : 0;
+    h->magic = HTTP_MAGIC;
+    h->r.fd = -1;
+    gun__buf_init(&h->r.body);
+    h->r.ctype = "text/plain; charset=utf-8";
+    int status = w->cfg.http ? w->cfg.http(w->cfg.http_arg, method, uri ? uri : "/", &h->r) : 0;
     if (!status) {
         status = HTTP_STATUS_NOT_FOUND;
-        gun__buf_reset(&r->body);
-        gun__buf_adds(&r->body, "not found\n");
-        ctype = "text/plain; charset=utf-8";
+        gun__buf_reset(&h->r.body);
+        gun__buf_adds(&h->r.body, "not found\n");
+        h->r.ctype = "text/plain; charset=utf-8";
     }
-    if (r->body.oom) {
-        gun__buf_free(&r->body);
-        gun__free(r);
+    if (h->r.body.oom) {
+        http_resp_free(h);
         return -1;
     }
-    lws_set_opaque_user_data(wsi, r);
-    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, (lws_filepos_t)r->body.len, &p,
-                                    end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
-                                    (const unsigned char *)"*", 1, &p, end) ||
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end) ||
+    lws_set_opaque_user_data(wsi, h);
+    uint64_t len = h->r.fd >= 0 ? h->r.file_len : h->r.body.len;
+    unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start, *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, h->r.ctype, (lws_filepos_t)len, &p, end) ||
+        add_header(wsi, "access-control-allow-origin:", "*", &p, end) ||
+        add_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+        (!h->r.cacheable && add_header(wsi, "cache-control:", "no-store", &p, end)) ||
+        (h->r.location && add_header(wsi, "location:", h->r.location, &p, end)) ||
+        (h->r.allow && add_header(wsi, "allow:", h->r.allow, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return 1;
-    if (!strcmp(method, "HEAD") || !r->body.len) {
-        if (lws_http_transaction_completed(wsi))
-            return -1;
-        return 0;
-    }
+    if (!strcmp(method, "HEAD") || !len)
+        return http_done(wsi, h);
     lws_callback_on_writable(wsi);
     return 0;
 }
 
+/* One chunk per WRITEABLE: a large file never sits in memory, and a slow reader only holds
+ * its file descriptor. */
 static int http_body(struct lws *wsi)
 {
-    http_resp *r = lws_get_opaque_user_data(wsi);
-    if (!r || r->magic != HTTP_MAGIC)
+    http_resp *h = lws_get_opaque_user_data(wsi);
+    if (!h || h->magic != HTTP_MAGIC)
         return 0;
-    size_t left = r->body.len - r->sent, n = left > 16384 ? 16384 : left;
+    uint64_t total = h->r.fd >= 0 ? h->r.file_len : h->r.body.len;
+    uint64_t left = total - h->sent;
+    size_t n = left > 16384 ? 16384 : (size_t)left;
     unsigned char *buf = gun__malloc(LWS_PRE + n);
     if (!buf)
         return -1;
-    memcpy(buf + LWS_PRE, r->body.p + r->sent, n);
-    int final = r->sent + n == r->body.len;
+    if (h->r.fd >= 0) {
+        ssize_t got = read(h->r.fd, buf + LWS_PRE, n);
+        if (got <= 0) {
+            /* The file shrank under us: the promised length cannot be kept. */
+            gun__free(buf);
+            return -1;
+        }
+        n = (size_t)got;
+    } else {
+        memcpy(buf + LWS_PRE, h->r.body.p + h->sent, n);
+    }
+    int final = h->sent + n == total;
     int wr = lws_write(wsi, buf + LWS_PRE, n, final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
     gun__free(buf);
     if (wr < (int)n)
         return -1;
-    r->sent += n;
+    h->sent += n;
     if (!final) {
         lws_callback_on_writable(wsi);
         return 0;
     }
-    if (lws_http_transaction_completed(wsi))
-        return -1;
-    return 0;
+    return http_done(wsi, h);
 }
 
 /* ---- connections per remote address ---- */
@@ -619,13 +665,17 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return http_body(wsi);
 
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        /* lws holds writes back while a request body (ignored here) is still arriving. */
+        lws_callback_on_writable(wsi);
+        return 0;
+
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL: {
-        http_resp *r = lws_get_opaque_user_data(wsi);
-        if (r && r->magic == HTTP_MAGIC) {
+        http_resp *h = lws_get_opaque_user_data(wsi);
+        if (h && h->magic == HTTP_MAGIC) {
             lws_set_opaque_user_data(wsi, NULL);
-            gun__buf_free(&r->body);
-            gun__free(r);
+            http_resp_free(h);
         }
         break;
     }
