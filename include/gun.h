@@ -61,7 +61,9 @@ extern "C" {
     X(EVERIFY, -22, "signature does not verify")                                         \
     X(EDECRYPT, -23, "could not decrypt (wrong key or damaged data)")                    \
     X(EKEY, -24, "malformed or invalid SEA key")                                         \
-    X(ECRYPTO, -25, "cryptographic library failure")
+    X(ECRYPTO, -25, "cryptographic library failure")                                     \
+    X(EAUTH, -26, "wrong user or password")                                              \
+    X(EEXIST, -27, "user already created")
 
 typedef enum gun_err {
 #define GUN__ERR_ENUM(name, val, text) GUN_##name = val,
@@ -442,6 +444,68 @@ GUN_API int gun_sea_verify_put(const char *soul, const char *key, const char *si
 /* SEA.opt.pub(soul): the pub a soul belongs to ("~<pub>" and "~<pub>/path" souls), in
  * *pub_out. Errors: GUN_EINVAL, GUN_ENOTFOUND (no pub in that soul), GUN_ENOMEM. */
 GUN_API int gun_sea_soul_pub(const char *soul, char **pub_out);
+
+/* ------------------------------------------------------------------------------------ */
+/* SEA users: Gun.js's gun.user() (create, auth, leave, is) on an instance, wire-compatible
+ * with gun@0.2020.1241: an account made here can be logged into by Gun.js and the reverse.
+ *
+ * One user per instance. While a user is logged in, every key the instance writes (gun_put,
+ * gun_set) into a soul of that user's graph ("~<pub>" and "~<pub>/..." souls) is signed as
+ * Gun.js signs it (spec 5.10), except "pub" on "~<pub>", which stays plain. Writes into
+ * another user's graph need a certificate (gun_put_cert); other writes into user graphs,
+ * "~@" alias lists and "#" content-addressed souls must pass the rules a relay enforces, or
+ * the put callback gets GUN_EVERIFY with Gun.js's text ("Unverified data.", ...).
+ * Reads (gun_on, gun_once, gun_get_sync) give the plain value of a signed one, as Gun.js's
+ * chain does; signatures stay in the store and on the wire.
+ *
+ * create and auth block the calling thread (they read and write through peers and run
+ * PBKDF2, about 0.1 s per try): GUN_EDEADLK on the loop thread; timeout_ms bounds each read
+ * and write (<= 0: no limit). Calls of one instance are serialised. Strings passed in stay
+ * the caller's. Every function is safe on any thread. */
+
+/* user.create(alias, pass): writes the account "~<pub>" {pub, alias, epub, auth} (auth holds
+ * the private keys encrypted with PBKDF2(pass, a random 64-char salt)) and the alias list
+ * "~@<alias>" linking to it, then stays logged in as the new user (Gun.js sets user.is in
+ * create too). pub_out gets the new pub (87 chars + NUL). Errors: GUN_EINVAL (no alias, or
+ * a password shorter than 8 characters: Gun.js's "Password too short!"), GUN_EEXIST (the
+ * alias already has an account: "User already created!"), GUN_EDEADLK, GUN_ETIMEDOUT, the
+ * errors of gun_put_sync (with peers: their ack), GUN_ENOMEM, GUN_ECRYPTO. */
+GUN_API int gun_user_create(gun_t *g, const char *alias, const char *pass, int timeout_ms,
+                            char pub_out[88]);
+
+/* user.auth(alias, pass): reads "~@<alias>", tries each account it lists (work + decrypt of
+ * its auth) and logs in with the first that opens; the keys must belong together. Errors:
+ * GUN_EAUTH ("Wrong user or password."), GUN_EINVAL, GUN_EDEADLK, GUN_ETIMEDOUT,
+ * GUN_ENOMEM, GUN_ECLOSED. */
+GUN_API int gun_user_auth(gun_t *g, const char *alias, const char *pass, int timeout_ms);
+
+/* user.auth(pair): logs in with a pair (copied; the caller still wipes its own). Does not
+ * block. Errors: GUN_EINVAL, GUN_EKEY (a public key does not match its private key). */
+GUN_API int gun_user_auth_pair(gun_t *g, const gun_sea_pair *pair);
+
+/* user.leave(): forgets the pair (wiped). Later writes are no longer signed. */
+GUN_API int gun_user_leave(gun_t *g);
+
+/* user.is.pub: the logged-in pub in pub_out (87 chars + NUL). GUN_ENOTFOUND when nobody is
+ * logged in (pub_out is then ""). */
+GUN_API int gun_user_is(gun_t *g, char pub_out[88]);
+
+/* A copy of the logged-in pair (for gun_sea_secret, gun_sea_sign, ...): gun_sea_pair_wipe
+ * it when done. GUN_ENOTFOUND when nobody is logged in. */
+GUN_API int gun_user_pair(gun_t *g, gun_sea_pair *out);
+
+/* The chain of the logged-in user's graph, "~<pub>" (gun.user() after auth); owned by the
+ * instance like every chain. GUN_ENOTFOUND when nobody is logged in. */
+GUN_API int gun_user(gun_t *g, gun_chain **out);
+
+/* gun_put with a certificate (Gun.js put(data, cb, {opt: {cert}})): the logged-in user
+ * writes into another user's graph; each key is signed by the writer and carries the
+ * certificate (cert: a gun_sea_certify result, copied) and the writer's pub. Errors as
+ * gun_put (GUN_EINVAL for a NULL cert). The callback gets GUN_EINVAL for a cert that is
+ * not {m,s}, and GUN_EVERIFY with Gun.js's text when the certificate does not allow the
+ * write ("Certificate expired.", "Certificate verification fail.", ...). */
+GUN_API int gun_put_cert(gun_chain *c, const char *json, const char *cert, gun_ack_cb cb,
+                         void *arg);
 
 #ifdef __cplusplus
 }

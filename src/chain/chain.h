@@ -9,6 +9,7 @@
 
 #include "../core/core.h"
 #include "../mesh/mesh.h"
+#include "../sea/sea.h"
 #include "../store/store.h"
 #include "../util/util.h"
 #include "../wire/wire.h"
@@ -220,6 +221,8 @@ struct gun_s {
      * API builds, on the loop thread, before it is committed. */
     void (*trace_put)(void *arg, const gun__json *put);
     void *trace_arg;
+
+    struct gun__user *user; /* SEA: the logged-in user (src/sea/user.c) */
 };
 
 /* gun.c */
@@ -253,6 +256,7 @@ struct gun__putreq {
     gun__json *item;  /* set: the item object put at its own soul (owned), or NULL */
     char *item_soul;  /* set: the uuid soul of item */
     char *set_key;    /* set: the key under c */
+    char *cert;       /* SEA certificate for writing into another user's graph, or NULL */
 };
 /* Parses and validates like Gun.chain.put; fills *out or the error (code and Gun.js's
  * text). Runs on any thread. */

@@ -624,6 +624,7 @@ static void free_instance(gun_t *g)
     }
     gun__free(g->changes);
     gun__chains_free(g);
+    gun__user_free(g->user);
     if (g->watch)
         gun__map_free(g->watch, NULL);
     gun__map_free(g->asked, NULL);
@@ -732,7 +733,7 @@ int gun_open(gun_t **out, const gun_opts *opts)
     g->store_threaded = sops == &gun__store_lmdb_ops;
     g->core = gun__core_new(&g->store, opts->state_drift_ms);
     g->watch = gun__map_new();
-    if (!g->core || !g->watch) {
+    if (!g->core || !g->watch || gun__user_new(&g->user) != GUN_OK) {
         rc = GUN_ENOMEM;
         goto fail;
     }

@@ -120,10 +120,11 @@ typedef struct valread {
 static int val_visit(void *arg, gun__str soul, gun__str key, const gun__val *val, double st)
 {
     valread *r = arg;
-    (void)soul;
     (void)key;
     (void)st;
-    if (gun__val_copy(&r->v, val) != GUN_OK)
+    /* SEA: a signed user-graph value reads as its plain value (sea.js's put['=']). */
+    int plain = gun__sea_unpack(soul, val, &r->v);
+    if (plain < 0 || (!plain && gun__val_copy(&r->v, val) != GUN_OK))
         r->oom = 1;
     else
         r->found = 1;
@@ -150,8 +151,11 @@ static int node_visit(void *arg, gun__str soul, gun__str key, const gun__val *va
                       double state)
 {
     nodeb *nb = arg;
-    (void)soul;
-    gun__json *v = gun__val_to_json(val);
+    gun__val pv;
+    int plain = gun__sea_unpack(soul, val, &pv); /* SEA: as in val_visit */
+    gun__json *v = plain < 0 ? NULL : gun__val_to_json(plain ? &pv : val);
+    if (plain > 0)
+        gun__val_clear(&pv);
     gun__json *s = gun__json_num(state);
     if (!v || !s) {
         gun__json_free(v);

@@ -25,6 +25,7 @@ void gun__putreq_free(gun__putreq *p)
     gun__free(p->top_soul);
     gun__free(p->item_soul);
     gun__free(p->set_key);
+    gun__free(p->cert);
     gun__free(p);
 }
 
@@ -626,6 +627,13 @@ void gun__put_exec(gun_t *g, gun__putreq *p, gun_ack_cb cb, void *arg)
         gun__ack_event(g, cb, arg, rc, gun_strerror(rc), NULL, NULL);
         goto out;
     }
+    /* SEA (src/sea/user.c): the logged-in user's keys are signed here, with the put's one
+     * state; writes into user graphs that are not ours must pass the relay's rules. */
+    rc = gun__user_sign(g, s.graph, p->cert, &e);
+    if (rc != GUN_OK) {
+        gun__ack_event(g, cb, arg, rc, e.msg[0] ? e.msg : gun_strerror(rc), NULL, NULL);
+        goto out;
+    }
     if (g->trace_put)
         g->trace_put(g->trace_arg, s.graph);
     rc = gun__commit(g, s.graph, &e);
@@ -652,7 +660,7 @@ out:
 /* ---- public ---- */
 
 static int put_common(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, int set,
-                      gun_chain **item_out)
+                      gun_chain **item_out, const char *cert)
 {
     gun__err e = {0};
     gun__putreq *p = NULL;
@@ -684,6 +692,10 @@ static int put_common(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, 
             return r2;
         }
     }
+    if (cert && !(p->cert = gun__strndup(cert, strlen(cert)))) {
+        gun__putreq_free(p);
+        return GUN_ENOMEM;
+    }
     op = gun__op_new(GUN__OP_PUT, c);
     if (!op) {
         gun__putreq_free(p);
@@ -697,10 +709,17 @@ static int put_common(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, 
 
 int gun_put(gun_chain *c, const char *json, gun_ack_cb cb, void *arg)
 {
-    return put_common(c, json, cb, arg, 0, NULL);
+    return put_common(c, json, cb, arg, 0, NULL, NULL);
+}
+
+int gun_put_cert(gun_chain *c, const char *json, const char *cert, gun_ack_cb cb, void *arg)
+{
+    if (!cert)
+        return GUN_EINVAL;
+    return put_common(c, json, cb, arg, 0, NULL, cert);
 }
 
 int gun_set(gun_chain *c, const char *json, gun_ack_cb cb, void *arg, gun_chain **item_out)
 {
-    return put_common(c, json, cb, arg, 1, item_out);
+    return put_common(c, json, cb, arg, 1, item_out, NULL);
 }

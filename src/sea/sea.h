@@ -18,6 +18,7 @@
 #ifndef GUN_SEA_H
 #define GUN_SEA_H
 
+#include "../core/core.h"
 #include "../wire/wire.h"
 
 /* The public SEA API is in gun.h. */
@@ -248,5 +249,19 @@ int gun__fw_check_put(gun__fw *fw, gun__json *put, double now_ms, gun__fw_lookup
                       void *arg, gun__fw_result *res, size_t *omitted);
 /* Keys loaded into the cache and cache hits so far (tests, stats). */
 void gun__fw_cache_stats(const gun__fw *fw, uint64_t *loads, uint64_t *hits);
+
+/* ---- user.c: gun.user() on an instance (gun.h "SEA users") ---- */
+
+typedef struct gun__user gun__user;
+int gun__user_new(gun__user **out);
+void gun__user_free(gun__user *u);
+/* Loop thread, before a local put graph is committed: signs every key the logged-in user
+ * writes into its own graph (and, with cert, into another's), then holds the rest to the
+ * firewall's rules. GUN_OK, or an error with Gun.js's text in e (GUN_EVERIFY: refused). */
+int gun__user_sign(gun_t *g, gun__json *graph, const char *cert, gun__err *e);
+/* The plain value of a signed user-graph value (SEA.opt.unpack), for readers: 1 with *out
+ * an owned copy (gun__val_clear it), 0 when in is not a signed value of a pub soul,
+ * GUN_ENOMEM. The store holds only values that passed the firewall or our own signing. */
+int gun__sea_unpack(gun__str soul, const gun__val *in, gun__val *out);
 
 #endif
