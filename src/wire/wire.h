@@ -92,12 +92,18 @@ void gun__limits_get(const gun__limits *lim, size_t *max_bytes, uint32_t *max_de
 int gun__json_parse(const char *text, size_t len, const gun__limits *lim, gun__json **out,
                     gun__err *e);
 
-/* The built-in strict parser behind gun__json_parse: jansson's rules (RFC 8259, strict
- * UTF-8, no NUL in keys, overflowing numbers refused) plus lone surrogate escapes, which it
- * keeps as WTF-8 and reports in *lone (may be NULL). gun__json_parse uses it only for texts
- * jansson refuses and only when *lone is set; exposed for the differential tests. */
+/* The parser behind gun__json_parse: strict (RFC 8259, strict UTF-8, no NUL in keys,
+ * overflowing numbers refused), lone surrogate escapes kept as WTF-8 and reported in *lone
+ * (may be NULL). One pass straight into our tree: jansson plus a copy of its tree into ours
+ * cost 2.3x the time and twice the allocations (docs/performance.md). */
 int gun__json_parse_builtin(const char *text, size_t len, const gun__limits *lim,
                             gun__json **out, int *lone, gun__err *e);
+
+/* The reference parser for the differential tests (unit tests, fuzz_json_roundtrip): jansson,
+ * with the built-in parser only for texts jansson refuses that hold a lone surrogate. The
+ * built-in parser must accept exactly these texts and build the same trees. */
+int gun__json_parse_jansson(const char *text, size_t len, const gun__limits *lim,
+                            gun__json **out, gun__err *e);
 
 /* Writer modes. */
 typedef enum gun__jmode {
