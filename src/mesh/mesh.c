@@ -999,7 +999,48 @@ static void handle_dam(gun__mesh *m, peer *p, const gun__msg *msg)
 
 /* Merges a put graph; returns the merge error (validation or store). The change hook pushes
  * to subscribers. Sets *deferred when some key waits for its state. */
-static int merge_put(gun__mesh *m, const gun__json *put, gun__err *e, int *deferred)
+/* One stored key copied into a repair graph's node. */
+static int repair_visit(void *arg, gun__str soul, gun__str key, const gun__val *val, double state)
+{
+    gun__json *node = arg;
+    gun__json *states = gun__json_obj_getc(gun__json_obj_getc(node, "_"), ">");
+    gun__json *v = gun__val_to_json(val);
+    (void)soul;
+    if (!v || gun__json_obj_set(states, key.p, key.len, gun__json_num(state)))
+        gun__json_free(v);
+    else
+        gun__json_obj_set(node, key.p, key.len, v);
+    return 0;
+}
+
+/* Read repair: the keys of a merge that lost because we hold a newer state, as a put
+ * graph of what we hold (NULL when none). Sent back to the peer whose GET reply was stale,
+ * it lets two relays that each took writes while apart converge on the next GET between
+ * them; without it the older side keeps its value until that key is written again. */
+static gun__json *repair_graph(gun__mesh *m, const gun__merge_res *res, size_t n)
+{
+    gun__json *g = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].result != GUN__HAM_OLD)
+            continue;
+        if (!g && !(g = gun__json_obj()))
+            return NULL;
+        gun__json *node = gun__json_obj_get(g, res[i].soul.p, res[i].soul.len);
+        gun__json *states;
+        if (!node) {
+            node = new_node(res[i].soul, &states);
+            if (!node || gun__json_obj_set(g, res[i].soul.p, res[i].soul.len, node)) {
+                gun__json_free(g);
+                return NULL;
+            }
+        }
+        m->store->ops->get_key(m->store->st, res[i].soul, res[i].key, repair_visit, node);
+    }
+    return g;
+}
+
+static int merge_put(gun__mesh *m, const gun__json *put, gun__err *e, int *deferred,
+                     gun__json **repair)
 {
     gun__graph g;
     *deferred = 0;
@@ -1026,6 +1067,8 @@ static int merge_put(gun__mesh *m, const gun__json *put, gun__err *e, int *defer
             else
                 m->st.put_keys_ignored++;
         }
+        if (repair)
+            *repair = repair_graph(m, res, nkeys);
     }
     gun__free(res);
     gun__graph_free(&g);
@@ -1045,8 +1088,20 @@ static void handle_reply(gun__mesh *m, peer *p, gun__msg *msg)
     gun__str to = msg->ack;
     int deferred;
     gun__err e;
-    if (msg->put && merge_put(m, msg->put, &e, &deferred) && e.code != GUN_ENOMEM)
+    gun__json *repair = NULL;
+    if (msg->put && merge_put(m, msg->put, &e, &deferred, m->cfg.super_peer ? &repair : NULL) &&
+        e.code != GUN_ENOMEM)
         mlog(m, GUN_LOG_DEBUG, "mesh: reply from %s dropped: %s", peer_name(p), e.msg);
+    if (repair) {
+        gun__json *o = new_msg();
+        if (o && !gun__json_obj_set(o, "put", 3, repair)) {
+            send_obj(m, p, o);
+            m->st.repairs++;
+        } else if (!o) {
+            gun__json_free(repair);
+        }
+        gun__json_free(o);
+    }
     /* Our own request? */
     req *r = gun__map_get(m->reqs, to.p, to.len);
     if (r) {
@@ -1145,7 +1200,7 @@ static void handle_put(gun__mesh *m, peer *p, gun__msg *msg)
     gun__err e;
     int deferred = 0;
     m->st.puts++;
-    int rc = merge_put(m, msg->put, &e, &deferred);
+    int rc = merge_put(m, msg->put, &e, &deferred, NULL);
     if (rc) {
         if (rc != GUN_ENOMEM && rc != GUN_EIO)
             m->st.bad_put++;

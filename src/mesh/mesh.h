@@ -73,6 +73,7 @@ typedef struct gun__mesh_stats {
     /* limits (issue 8) */
     uint64_t too_deep, too_many_keys, conns_refused_max, conns_refused_ip;
     uint64_t rate_limited, rate_disconnects, slow_dropped, get_replies_chunked, get_chunks;
+    uint64_t repairs; /* puts sent back to a peer whose GET reply was older than our data */
 } gun__mesh_stats;
 const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m);
 
