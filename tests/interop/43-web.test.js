@@ -102,6 +102,7 @@ test('--web serves files with their types, index fallback, redirects, HEAD, CORS
     }
     assert.strictEqual((await get(relay.port, '/')).body, INDEX);
     assert.strictEqual((await get(relay.port, '/alias.js')).body, 'console.log("app")\n');
+    assert.strictEqual((await get(relay.port, '/app.js?v=2&x')).body, 'console.log("app")\n', 'query ignored');
     assert.strictEqual((await get(relay.port, '/docs/')).body, '<p>docs</p>\n');
     assert.strictEqual((await get(relay.port, '/docs/page.html')).body, '<p>page</p>\n');
     // A literal "%2e%2e" file name is reached by encoding its percent signs: one decoding.

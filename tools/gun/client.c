@@ -133,6 +133,10 @@ static int parse(int argc, char **argv, target *t, int want_json, const char *us
         fprintf(stderr, "gun: give a URL or --data, not both\n%s", usage);
         return GUN_CLI_USAGE;
     }
+    if (t->store && (!t->data || (strcmp(t->store, "lmdb") && strcmp(t->store, "file")))) {
+        fprintf(stderr, "gun: --store is lmdb or file, with --data\n%s", usage);
+        return GUN_CLI_USAGE;
+    }
     if ((!t->url && !t->data) || !t->path || (want_json && !t->json) || t->timeout_ms <= 0) {
         fputs(usage, stderr);
         return GUN_CLI_USAGE;

@@ -89,7 +89,8 @@ static const char export_usage[] =
     "Writes the whole graph with its states to stdout as one JSON object\n"
     "{soul: {\"_\":{\"#\":soul,\">\":{key:state}}, key: value}}, one node per line.\n"
     "Streams: memory stays small whatever the size of the store. Stop the relay that\n"
-    "uses DIR first. A summary goes to stderr.\n";
+    "uses DIR first. A summary goes to stderr.\n"
+    "exit codes: 0 ok, 1 store error, 2 usage\n";
 
 typedef struct exp_ctx {
     gun__store *s;
