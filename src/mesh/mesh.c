@@ -111,7 +111,10 @@ struct gun__mesh {
     int handles; /* timers still closing */
     gun__mesh_stats st;
     gun__buf scratch;
-    gun__fw *fw; /* SEA user-graph firewall (issue 5), made on first use */
+    /* SEA firewall (issue 5): verification on libuv's workers; puts and everything their
+     * peer sends after them wait here, in arrival order, for the verdict. */
+    struct sea_ctx *sea;
+    gun__map *sea_qs; /* 8-byte peer serial -> struct sea_q */
     struct getcont *conts; /* GET answers waiting for their asker's queue to drain */
     uv_timer_t conttimer;
 };
@@ -1377,6 +1380,283 @@ static int put_keys_ok(gun__mesh *m, peer *p, const gun__msg *msg)
     return 0;
 }
 
+/* A message that passed every check: the predicate, dedup, then its handler. */
+static void hear_accept(gun__mesh *m, peer *p, gun__msg *msg, gun__str ash, uint64_t now)
+{
+    if (!predicate_ok(m, msg)) {
+        gun__dedup_track(m->dup, msg->id, now);
+        return;
+    }
+    gun__dedup_track_via(m->dup, msg->id, p->serial, now);
+    if (ash.len)
+        gun__dedup_track(m->dup, ash, now);
+    if (msg->ack.len)
+        handle_reply(m, p, msg);
+    else if (msg->put)
+        handle_put(m, p, msg);
+    else if (msg->get)
+        handle_get(m, p, msg);
+}
+
+/* ---- SEA firewall (issue 5, src/sea/firewall.c), off the loop ----
+ * Every key on a `~@`, pub, `#` or `<?N` soul is checked before anything is stored or
+ * forwarded. The check (an ECDSA verify per signed key, ~100 us) runs on libuv's worker
+ * threads so one peer's signed puts never stall the others. Per peer, order is kept: a put
+ * being verified holds every later message of its peer (gets and acks too) in arrival
+ * order; one job per peer runs at a time, different peers' jobs run in parallel. A refusal
+ * stores and forwards nothing of the put, answers it with Gun.js's text (replies, and the
+ * cases where Gun.js stays silent, get no answer) and is counted by kind. Held messages of
+ * a peer that disconnects are dropped (it re-sends unacknowledged writes). */
+
+#define SEA_HELD_MAX 10000 /* messages held per peer before new ones are refused */
+
+/* Shared with jobs on worker threads: outlives the mesh until the last job is back. */
+typedef struct sea_ctx {
+    gun__mesh *m; /* NULL once the mesh is gone */
+    gun__fw *fw;
+    int refs;     /* the mesh + each running job (loop thread only) */
+} sea_ctx;
+
+typedef struct sea_job sea_job;
+
+/* One peer's held messages, oldest first; the map entry goes when it empties. */
+typedef struct sea_q {
+    sea_job *head, *tail;
+    size_t n;
+} sea_q;
+
+struct sea_job {
+    uv_work_t work;
+    sea_ctx *ctx;
+    struct sea_job *next;
+    uint64_t serial;  /* the peer */
+    gun__msg msg;     /* owns msg.obj */
+    char ash[256];
+    size_t ash_len;
+    double now_ms;    /* state clock at arrival, for `<?N` */
+    int verify;       /* a put the firewall must see */
+    int running, done;
+    int want_lookup;  /* the worker met a write block list: decide again on the loop */
+    int rc;
+    size_t omitted;
+    gun__fw_result fr;
+};
+
+static void sea_ctx_unref(sea_ctx *c)
+{
+    if (--c->refs)
+        return;
+    gun__fw_free(c->fw);
+    gun__free(c);
+}
+
+static void sea_job_free(sea_job *j)
+{
+    gun__json_free(j->msg.obj);
+    gun__free(j);
+}
+
+/* Worker threads must not read the store: the lookup only notes that a write block list
+ * matters, and the loop decides that put again with the store at hand. */
+static int sea_lookup_later(void *arg, gun__str soul, gun__str key, gun__json **out)
+{
+    (void)soul, (void)key;
+    *(int *)arg = 1;
+    *out = NULL;
+    return GUN_OK;
+}
+
+static void sea_work(uv_work_t *w)
+{
+    sea_job *j = w->data;
+    j->rc = gun__fw_check_put(j->ctx->fw, gun__json_obj_get(j->msg.obj, "put", 3), j->now_ms,
+                              sea_lookup_later, &j->want_lookup, &j->fr, &j->omitted);
+}
+
+static void sea_refused(gun__mesh *m, peer *p, sea_job *j)
+{
+    gun__msg *msg = &j->msg;
+    if (j->rc) {
+        mlog(m, GUN_LOG_ERROR, "mesh: put from %s dropped: firewall: %s", peer_name(p),
+             gun_strerror(j->rc));
+        return;
+    }
+    switch (j->fr.kind) {
+    case GUN__FW_ALIAS: m->st.fw_alias++; break;
+    case GUN__FW_ACCOUNT: m->st.fw_account++; break;
+    case GUN__FW_UNVERIFIED: m->st.fw_unverified++; break;
+    case GUN__FW_UNCERTIFIED: m->st.fw_uncertified++; break;
+    case GUN__FW_CERT: m->st.fw_cert++; break;
+    case GUN__FW_CERT_DROP: m->st.fw_cert_dropped++; break;
+    default: m->st.fw_hash++; break;
+    }
+    mlog(m, GUN_LOG_DEBUG, "mesh: put %.*s from %s refused by the firewall: %s",
+         (int)msg->id.len, msg->id.p, peer_name(p), j->fr.why ? j->fr.why : "(silent)");
+    if (j->fr.why && !msg->ack.len)
+        send_ack(m, p, msg->id, j->fr.why);
+}
+
+static void sea_after(uv_work_t *w, int status);
+
+/* Runs the held messages of peer `serial` from the front until one must wait for a worker. */
+static void sea_pump(gun__mesh *m, uint64_t serial)
+{
+    sea_q *q = gun__map_get(m->sea_qs, (const char *)&serial, sizeof serial);
+    sea_job *j;
+    while (q && (j = q->head) && !j->running) {
+        if (j->verify && !j->done) {
+            j->running = 1;
+            j->ctx->refs++;
+            if (!uv_queue_work(m->loop, &j->work, sea_work, sea_after))
+                return;
+            j->ctx->refs--;
+            j->running = 0;
+            j->rc = GUN_ENOMEM; /* no worker: refused below, as an OOM would be */
+            j->done = 1;
+        }
+        q->head = j->next;
+        q->n--;
+        peer *p = peer_by_serial(m, serial);
+        if (p && !p->closing) {
+            m->st.fw_omitted += j->omitted;
+            if (j->verify && (j->rc || j->fr.kind != GUN__FW_PASS))
+                sea_refused(m, p, j);
+            else
+                hear_accept(m, p, &j->msg, (gun__str){j->ash, j->ash_len}, gun__mono_ms());
+        }
+        sea_job_free(j);
+        /* the handler may have closed the mesh; it is gone then only at the end of the turn,
+         * but its map of queues is: look the queue up again */
+        if (!m->sea_qs)
+            return;
+        q = gun__map_get(m->sea_qs, (const char *)&serial, sizeof serial);
+    }
+    if (q && !q->head) {
+        gun__map_del(m->sea_qs, (const char *)&serial, sizeof serial);
+        gun__free(q);
+    }
+}
+
+static void sea_after(uv_work_t *w, int status)
+{
+    sea_job *j = w->data;
+    sea_ctx *c = j->ctx;
+    gun__mesh *m = c->m;
+    j->running = 0;
+    j->done = 1;
+    if (!m) { /* the mesh closed meanwhile: the job was already unlinked */
+        sea_job_free(j);
+        sea_ctx_unref(c);
+        return;
+    }
+    sea_ctx_unref(c);
+    if (status)
+        j->rc = GUN_ECLOSED;
+    else if (!j->rc && j->fr.kind == GUN__FW_PASS && j->want_lookup && m->store)
+        /* A certificate with a write block list: the verdict needs the store. Rare, and
+         * the keys are cached now. */
+        j->rc = gun__fw_check_put(c->fw, gun__json_obj_get(j->msg.obj, "put", 3), j->now_ms,
+                                  gun__fw_store_lookup, m->store, &j->fr, &j->omitted);
+    sea_pump(m, j->serial);
+}
+
+/* Does any soul of this put concern the firewall? */
+static int sea_wanted(const gun__json *put)
+{
+    for (size_t i = 0; put && put->t == GUN__J_OBJ && i < put->u.o.n; i++)
+        if (gun__fw_applies((gun__str){put->u.o.m[i].key, put->u.o.m[i].key_len}))
+            return 1;
+    return 0;
+}
+
+/* Holds msg (taking its object) when it needs the firewall or its peer has messages held
+ * already; 1 when held or refused, 0 to go on at once. */
+static int sea_hold(gun__mesh *m, peer *p, gun__msg *msg, gun__str ash, uint64_t now)
+{
+    sea_q *q = m->sea_qs ? gun__map_get(m->sea_qs, (const char *)&p->serial, sizeof p->serial)
+                         : NULL;
+    int verify = msg->put && sea_wanted(msg->put);
+    if (!q && !verify)
+        return 0;
+    if (!m->sea) {
+        sea_ctx *c = gun__calloc(1, sizeof *c);
+        gun__map *qs = gun__map_new();
+        if (!c || !qs || gun__fw_new(&c->fw, 0, 0)) {
+            gun__free(c);
+            gun__map_free(qs, NULL);
+            mlog(m, GUN_LOG_ERROR, "mesh: message from %s dropped: firewall: out of memory",
+                 peer_name(p));
+            return 1;
+        }
+        c->m = m;
+        c->refs = 1;
+        m->sea = c;
+        m->sea_qs = qs;
+    }
+    if (!q) {
+        q = gun__calloc(1, sizeof *q);
+        if (q && gun__map_put(m->sea_qs, (const char *)&p->serial, sizeof p->serial, q, NULL)) {
+            gun__free(q);
+            q = NULL;
+        }
+    }
+    sea_job *j = q && q->n < SEA_HELD_MAX ? gun__calloc(1, sizeof *j) : NULL;
+    if (!j) {
+        m->st.fw_backlog++;
+        mlog(m, GUN_LOG_WARN, "mesh: message from %s dropped: %zu already wait for the firewall",
+             peer_name(p), q ? q->n : 0);
+        if (q && !q->n) {
+            gun__map_del(m->sea_qs, (const char *)&p->serial, sizeof p->serial);
+            gun__free(q);
+        }
+        return 1;
+    }
+    j->work.data = j;
+    j->ctx = m->sea;
+    j->serial = p->serial;
+    j->msg = *msg;
+    msg->obj = NULL; /* the job owns it; the views stay valid */
+    j->ash_len = ash.len < sizeof j->ash ? ash.len : 0;
+    memcpy(j->ash, ash.p, j->ash_len);
+    j->now_ms = gun__now_ms();
+    j->verify = verify;
+    /* Seen from now on: a copy through another peer is not verified twice. */
+    gun__dedup_track_via(m->dup, msg->id, p->serial, now);
+    if (q->tail && q->n)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    if (q->n++ == 0)
+        sea_pump(m, p->serial);
+    return 1;
+}
+
+static void sea_q_free(void *v)
+{
+    sea_q *q = v;
+    while (q->head) {
+        sea_job *j = q->head;
+        q->head = j->next;
+        if (!j->running) /* a running one is freed when its worker is back */
+            sea_job_free(j);
+    }
+    gun__free(q);
+}
+
+/* The mesh is closing: held messages go, running jobs find ctx->m NULL when they return. */
+static void sea_release(gun__mesh *m)
+{
+    gun__map_free(m->sea_qs, sea_q_free);
+    m->sea_qs = NULL;
+    if (m->sea) {
+        m->sea->m = NULL;
+        sea_ctx_unref(m->sea);
+        m->sea = NULL;
+    }
+}
+/* ---- end SEA firewall ---- */
+
 static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
 {
     uint64_t now = gun__mono_ms();
@@ -1435,55 +1715,11 @@ static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
                 send_ack(m, p, msg->id, e.msg);
             return;
         }
-        /* ---- SEA firewall (issue 5, src/sea/firewall.c): every key on a `~@`, pub, `#` or
-         * `<?N` soul is checked before anything is stored or forwarded. A rejection stores
-         * and forwards nothing of the put, answers the put with Gun.js's text (replies and
-         * the cases where Gun.js stays silent get no answer) and is counted by kind. ---- */
-        gun__fw_result fr;
-        size_t omitted = 0;
-        rc = m->fw ? GUN_OK : gun__fw_new(&m->fw, 0, 0);
-        if (!rc)
-            rc = gun__fw_check_put(m->fw, gun__json_obj_get(msg->obj, "put", 3), gun__now_ms(),
-                                   m->store ? gun__fw_store_lookup : NULL, m->store, &fr,
-                                   &omitted);
-        m->st.fw_omitted += omitted;
-        if (rc || fr.kind != GUN__FW_PASS) {
-            gun__dedup_track_via(m->dup, msg->id, p->serial, now);
-            if (rc) {
-                mlog(m, GUN_LOG_ERROR, "mesh: put from %s dropped: firewall: %s", peer_name(p),
-                     gun_strerror(rc));
-                return;
-            }
-            switch (fr.kind) {
-            case GUN__FW_ALIAS: m->st.fw_alias++; break;
-            case GUN__FW_ACCOUNT: m->st.fw_account++; break;
-            case GUN__FW_UNVERIFIED: m->st.fw_unverified++; break;
-            case GUN__FW_UNCERTIFIED: m->st.fw_uncertified++; break;
-            case GUN__FW_CERT: m->st.fw_cert++; break;
-            case GUN__FW_CERT_DROP: m->st.fw_cert_dropped++; break;
-            default: m->st.fw_hash++; break;
-            }
-            mlog(m, GUN_LOG_DEBUG, "mesh: put %.*s from %s refused by the firewall: %s",
-                 (int)msg->id.len, msg->id.p, peer_name(p), fr.why ? fr.why : "(silent)");
-            if (fr.why && !msg->ack.len)
-                send_ack(m, p, msg->id, fr.why);
-            return;
-        }
-        /* ---- end SEA firewall ---- */
     }
-    if (!predicate_ok(m, msg)) {
-        gun__dedup_track(m->dup, msg->id, now);
+    /* SEA firewall (issue 5): off the loop, per-peer order kept (sea_hold above) */
+    if (sea_hold(m, p, msg, ash, now))
         return;
-    }
-    gun__dedup_track_via(m->dup, msg->id, p->serial, now);
-    if (ash.len)
-        gun__dedup_track(m->dup, ash, now);
-    if (msg->ack.len)
-        handle_reply(m, p, msg);
-    else if (msg->put)
-        handle_put(m, p, msg);
-    else if (msg->get)
-        handle_get(m, p, msg);
+    hear_accept(m, p, msg, ash, now);
 }
 
 /* ---- transport callbacks ---- */
@@ -1815,8 +2051,7 @@ void gun__mesh_free(gun__mesh *m)
     gun__map_free(m->outbox_ids, NULL);
     gun__map_free(m->asked, NULL);
     gun__buf_free(&m->scratch);
-    gun__fw_free(m->fw); /* SEA firewall (issue 5) */
-    m->fw = NULL;
+    sea_release(m); /* SEA firewall (issue 5) */
     while (m->conts) {
         struct getcont *g = m->conts;
         m->conts = g->next;

@@ -70,6 +70,7 @@ typedef struct gun__mesh_stats {
     /* SEA firewall (issue 5): puts refused by kind (gun__fw_kind), keys omitted by `<?N` */
     uint64_t fw_alias, fw_account, fw_unverified, fw_uncertified, fw_cert, fw_cert_dropped;
     uint64_t fw_hash, fw_omitted;
+    uint64_t fw_backlog; /* messages refused: too many of their peer wait for the firewall */
     /* limits (issue 8) */
     uint64_t too_deep, too_many_keys, conns_refused_max, conns_refused_ip;
     uint64_t rate_limited, rate_disconnects, slow_dropped, get_replies_chunked, get_chunks;

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "../core/core.h"
 #include "../store/store.h"
 #include "sea.h"
@@ -30,7 +32,11 @@ typedef struct fw_key {
     uint64_t used;
 } fw_key;
 
+/* The relay verifies on libuv's worker threads (several at once), so the cache is behind a
+ * lock and every key handed out carries its own reference: an eviction by one thread never
+ * frees a key another is verifying with. */
 struct gun__fw {
+    uv_mutex_t mu; /* keys, n, tick, loads, hits */
     fw_key *keys;
     size_t n, cap;
     uint64_t tick, loads, hits;
@@ -45,7 +51,8 @@ int gun__fw_new(gun__fw **out, size_t cache, unsigned flags)
         return GUN_ENOMEM;
     fw->cap = cache ? cache : 64;
     fw->keys = gun__calloc(fw->cap, sizeof *fw->keys);
-    if (!fw->keys) {
+    if (!fw->keys || uv_mutex_init(&fw->mu)) {
+        gun__free(fw->keys);
         gun__free(fw);
         return GUN_ENOMEM;
     }
@@ -60,39 +67,62 @@ void gun__fw_free(gun__fw *fw)
         return;
     for (size_t i = 0; i < fw->n; i++)
         EVP_PKEY_free(fw->keys[i].pk);
+    uv_mutex_destroy(&fw->mu);
     gun__free(fw->keys);
     gun__free(fw);
 }
 
 void gun__fw_cache_stats(const gun__fw *fw, uint64_t *loads, uint64_t *hits)
 {
+    uv_mutex_lock((uv_mutex_t *)&fw->mu);
     *loads = fw->loads;
     *hits = fw->hits;
+    uv_mutex_unlock((uv_mutex_t *)&fw->mu);
 }
 
-/* The imported key for pub (lent: valid until the next call), or NULL with the error. Keys
- * that do not load are not cached (they cost a failed parse, no EC math). Only well-formed
- * 87-char pubs are cached; anything else is loaded for the call and freed by the caller. */
-static int key_get(gun__fw *fw, const char *pub, size_t len, EVP_PKEY **pk, int *owned)
+/* The cached key for pub with a new reference, or NULL. Lock held. */
+static EVP_PKEY *key_find(gun__fw *fw, const char *pub, size_t len)
 {
-    *owned = 0;
-    if (len == GUN__SEA_PUB_LEN) {
-        for (size_t i = 0; i < fw->n; i++) {
-            if (fw->keys[i].len == len && memcmp(fw->keys[i].pub, pub, len) == 0) {
-                fw->keys[i].used = ++fw->tick;
-                fw->hits++;
-                *pk = fw->keys[i].pk;
-                return GUN_OK;
-            }
+    for (size_t i = 0; len == GUN__SEA_PUB_LEN && i < fw->n; i++) {
+        if (fw->keys[i].len == len && memcmp(fw->keys[i].pub, pub, len) == 0) {
+            if (!EVP_PKEY_up_ref(fw->keys[i].pk))
+                return NULL;
+            fw->keys[i].used = ++fw->tick;
+            fw->hits++;
+            return fw->keys[i].pk;
         }
     }
+    return NULL;
+}
+
+/* The imported key for pub in *pk, the caller's reference (EVP_PKEY_free it), or the
+ * error. Keys that do not load are not cached (they cost a failed parse, no EC math). Only
+ * well-formed 87-char pubs are cached. The import runs outside the lock: two threads may
+ * both load a new key, and the second keeps the first's. */
+static int key_get(gun__fw *fw, const char *pub, size_t len, EVP_PKEY **pk)
+{
+    uv_mutex_lock(&fw->mu);
+    *pk = key_find(fw, pub, len);
+    uv_mutex_unlock(&fw->mu);
+    if (*pk)
+        return GUN_OK;
     gun__err e;
     int rc = gun__sea_pub_load(pub, len, pk, &e);
     if (rc)
         return rc;
+    uv_mutex_lock(&fw->mu);
     fw->loads++;
     if (len != GUN__SEA_PUB_LEN) {
-        *owned = 1;
+        uv_mutex_unlock(&fw->mu);
+        return GUN_OK;
+    }
+    EVP_PKEY *had = key_find(fw, pub, len);
+    if (had || !EVP_PKEY_up_ref(*pk)) {
+        uv_mutex_unlock(&fw->mu);
+        if (had) {
+            EVP_PKEY_free(*pk);
+            *pk = had;
+        }
         return GUN_OK;
     }
     size_t slot = fw->n;
@@ -108,8 +138,9 @@ static int key_get(gun__fw *fw, const char *pub, size_t len, EVP_PKEY **pk, int 
     memcpy(fw->keys[slot].pub, pub, len);
     fw->keys[slot].pub[len] = 0;
     fw->keys[slot].len = len;
-    fw->keys[slot].pk = *pk;
+    fw->keys[slot].pk = *pk; /* the cache's reference, taken above */
     fw->keys[slot].used = ++fw->tick;
+    uv_mutex_unlock(&fw->mu);
     return GUN_OK;
 }
 
@@ -318,16 +349,14 @@ static int check_pub(gun__fw *fw, gun__str soul, gun__str key, const gun__json *
         signer = star->u.s.p, signer_len = star->u.s.len;
     }
     EVP_PKEY *pk = NULL;
-    int owned = 0;
-    rc = key_get(fw, signer, signer_len, &pk, &owned);
+    rc = key_get(fw, signer, signer_len, &pk);
     if (rc == GUN_ENOMEM)
         goto out;
     if (!rc) {
         gun__err e;
         rc = gun__sea_verify_put_pk(soul.p, soul.len, key.p, key.len, raw ? raw : val, state, pk,
                                     fw->flags, NULL, &e);
-        if (owned)
-            EVP_PKEY_free(pk);
+        EVP_PKEY_free(pk);
         if (rc == GUN_ENOMEM)
             goto out;
     }

@@ -226,8 +226,10 @@ typedef int (*gun__fw_lookup)(void *arg, gun__str soul, gun__str key, gun__json 
 /* A gun__fw_lookup over a store: arg is a gun__store *. */
 int gun__fw_store_lookup(void *arg, gun__str soul, gun__str key, gun__json **out);
 
-/* One firewall: a small LRU of imported public keys. Not thread-safe: one per loop thread.
- * Verification runs on the caller's thread (about 100 us per signed key). */
+/* One firewall: a small LRU of imported public keys. gun__fw_check_key/_put may run on
+ * several threads at once (the cache is locked); verification runs on the caller's thread
+ * (about 100 us per signed key), so the relay calls it from libuv's worker threads. The
+ * lookup must be safe on the thread that calls. */
 typedef struct gun__fw gun__fw;
 /* cache: keys kept (0: 64). flags: as for gun__sea_verify_m (0: node relay defaults).
  * GUN_OK or GUN_ENOMEM. */
