@@ -180,7 +180,8 @@ typedef struct {
     size_t at_len;
     const char *id; /* "#" string contents */
     size_t id_len;
-    int has_dam;
+    const char *dam; /* "dam" string contents: "?" greeting, "mob" (Gun.js AXE: too many peers) */
+    size_t dam_len;
     int has_err, has_put;
     const char *put, *put_end;
 } gmsg_t;
@@ -212,8 +213,9 @@ static void parse_msg(const char *p, const char *e, gmsg_t *m)
         } else if (klen == 1 && *k == '#' && *v == '"') {
             m->id = v + 1;
             m->id_len = (size_t)(ve - v - 2);
-        } else if (klen == 3 && !memcmp(k, "dam", 3)) {
-            m->has_dam = 1;
+        } else if (klen == 3 && !memcmp(k, "dam", 3) && *v == '"') {
+            m->dam = v + 1;
+            m->dam_len = (size_t)(ve - v - 2);
         } else if (klen == 3 && !memcmp(k, "err", 3)) {
             m->has_err = !(ve - v == 4 && !memcmp(v, "null", 4));
         } else if (klen == 3 && !memcmp(k, "put", 3)) {
@@ -273,6 +275,7 @@ struct conn {
     long long last_seen; /* fanout: newest update seq seen */
     uint8_t *seen;       /* fanout: bitmap of update seqs seen */
     int got_reply, got_hi;
+    int settled; /* opened or failed: no longer counted in g_pending */
     long long next_i, end_i; /* coldget: the range of nodes this connection still sends */
     int inflight;
 };
@@ -285,6 +288,7 @@ static int g_port;
 static uint32_t g_rng = 2463534242u;
 static long long g_bytes_in, g_bytes_out, g_frames_in, g_proto_err, g_closed, g_connect_err;
 static on_open_fn g_on_open;
+static int g_pending; /* connections still connecting or upgrading */
 static int g_src_ips = 1; /* bind outgoing sockets to 127.0.0.1 .. 127.0.0.N (more ports) */
 static char g_tag[8];     /* per-run suffix of message ids: relays drop ids they saw recently */
 
@@ -448,6 +452,14 @@ static void ws_parse(conn_t *c)
         c->in.off = c->in.len = 0;
 }
 
+static void conn_settled(conn_t *c)
+{
+    if (!c->settled) {
+        c->settled = 1;
+        g_pending--;
+    }
+}
+
 static void conn_send_handshake(conn_t *c)
 {
     unsigned char key[16];
@@ -508,6 +520,7 @@ static void conn_on_read(conn_t *c)
             }
             c->in.off = (size_t)(e + 4 - c->in.p);
             c->state = ST_OPEN;
+            conn_settled(c);
             if (g_on_open)
                 g_on_open(c);
         }
@@ -526,6 +539,7 @@ static conn_t *conn_open(int idx, on_msg_fn on_msg)
     c->idx = idx;
     c->on_msg = on_msg;
     c->last_seen = -1;
+    g_pending++;
     c->fd = socket(g_addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         die("socket (connection %d): %s", idx, strerror(errno));
@@ -548,6 +562,7 @@ static conn_t *conn_open(int idx, on_msg_fn on_msg)
             fprintf(stderr, "loadgen: connect (connection %d): %s\n", idx, strerror(errno));
         c->state = ST_CLOSED;
         g_closed++;
+        conn_settled(c);
         epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
         return c;
     }
@@ -577,6 +592,7 @@ static void on_event(conn_t *c, uint32_t evs)
         conn_on_read(c);
     if (c->state == ST_CLOSED) {
         g_closed++;
+        conn_settled(c);
         epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
     }
 }
@@ -621,16 +637,29 @@ static int count_state(int st)
 }
 
 /* Opens n connections; dies unless every one opens, or returns how many did when tolerant. */
+static int few_pending(void) { return g_pending < 128; }
+
 static int open_all_x(int n, on_msg_fn on_msg, int tolerant)
 {
     g_conns = calloc((size_t)n, sizeof *g_conns);
     g_nconns = 0;
-    for (int i = 0; i < n; i++) {
-        g_conns[g_nconns++] = conn_open(i, on_msg);
-        if ((i & 255) == 255) /* let the accept queue drain */
-            loop_until(now_ns() + 1000000, NULL, NULL, 1);
+    /* At most 128 handshakes in flight: a burst larger than the relay's accept backlog (Node's
+     * is 511) loses SYNs, and their retransmits take seconds. Gives up after 10 s without a
+     * connection finishing. */
+    uint64_t last = now_ns();
+    int done_before = 0;
+    for (int i = 0; i < n;) {
+        while (i < n && few_pending()) {
+            g_conns[g_nconns++] = conn_open(i++, on_msg);
+        }
+        loop_until(now_ns() + 1000000000ull, few_pending, NULL, 1);
+        int done = g_nconns - g_pending;
+        if (done != done_before)
+            done_before = done, last = now_ns();
+        else if (now_ns() - last > 10000000000ull)
+            break;
     }
-    loop_until(now_ns() + 30000000000ull, all_open, NULL, 50);
+    loop_until(now_ns() + 10000000000ull, all_open, NULL, 50);
     int open = count_state(ST_OPEN);
     fprintf(stderr, "loadgen: %d/%d connections open\n", open, n);
     if (open < n && !tolerant)
@@ -900,7 +929,7 @@ static int run_fanout(int subs, double rate, double secs)
     /* Which updates were missed, and by how many subscribers: a loss at the start or the end of
      * the run points at the harness (subscription not yet live, drain too short), a loss in the
      * middle at the relay. */
-    long long missed_total = 0, seqs_missed = 0;
+    long long missed_total = 0, seqs_missed = 0, seqs_missed_all = 0;
     char missed[512];
     size_t ml = 0;
     missed[0] = 0;
@@ -911,6 +940,7 @@ static int run_fanout(int subs, double rate, double secs)
         if (!miss)
             continue;
         missed_total += miss;
+        seqs_missed_all += miss == subs;
         if (seqs_missed++ < 16 && ml < sizeof missed - 40)
             ml += (size_t)snprintf(missed + ml, sizeof missed - ml, "%s[%lld,%d]", ml ? "," : "", q, miss);
     }
@@ -928,11 +958,11 @@ static int run_fanout(int subs, double rate, double secs)
          "\"expected_deliveries\":%lld,\"deliveries\":%lld,\"duplicates_or_stale\":%lld,"
          "\"deliveries_per_s\":%.1f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
          "\"subs_at_final\":%d,\"subs_not_final\":%d,\"all_final\":%s,\"drain_s\":%.3f,"
-         "\"updates_never_seen\":%lld,\"seqs_missed_by_some\":%lld,\"subs_missing_some\":%d,"
+         "\"updates_never_seen\":%lld,\"seqs_missed_by_some\":%lld,\"seqs_missed_by_all\":%lld,\"subs_missing_some\":%d,"
          "\"missed_seqs\":[%s],\"writer_acks\":%lld,\"writer_err_acks\":%lld",
          subs, rate, el, seq, expected, f_deliv, f_dups, (double)f_deliv / el, pct_ms(&g_lat, 0.5),
          pct_ms(&g_lat, 0.99), pct_ms(&g_lat, 1.0), reached, subs - reached,
-         reached == subs ? "true" : "false", drain, missed_total, seqs_missed, subs_missing_some, missed, f_wacks, f_werrs);
+         reached == subs ? "true" : "false", drain, missed_total, seqs_missed, seqs_missed_all, subs_missing_some, missed, f_wacks, f_werrs);
     finish();
     return 0;
 }
@@ -957,7 +987,7 @@ static long rss_kib(int pid)
 /* Each connection greets like a Gun.js peer (DAM `?` with a pid, and answers the relay's own
  * greeting), then GETs one seeded soul and stays idle. RSS is read once every GET is answered
  * and the relay has had two seconds to settle. */
-static int k_replies, k_his;
+static int k_replies, k_his, k_mobs;
 static const char *KSOUL = "bench/conns";
 
 static void conns_on_open(conn_t *c)
@@ -971,7 +1001,9 @@ static void conns_on_open(conn_t *c)
 static void conns_on_one(conn_t *c, gmsg_t *mp)
 {
     gmsg_t m = *mp;
-    if (m.has_dam && !m.at && m.id) { /* the relay's greeting: answer it as Gun.js does */
+    if (m.dam && m.dam_len == 3 && !memcmp(m.dam, "mob", 3)) {
+        k_mobs++; /* Gun.js's AXE sheds peers above its `mob` limit (9,900 by default) */
+    } else if (m.dam && !m.at && m.id) { /* the relay's greeting: answer it as Gun.js does */
         char msg[160];
         int k = snprintf(msg, sizeof msg, "{\"dam\":\"?\",\"pid\":\"lg%d%s\",\"@\":\"%.*s\"}", c->idx,
                          g_tag, (int)(m.id_len < 64 ? m.id_len : 64), m.id);
@@ -1030,9 +1062,9 @@ static int run_conns(int n, int pid)
     int open = count_state(ST_OPEN);
     fprintf(stderr, "loadgen: %d open, %d greeted by the relay, %d GETs answered\n", open, k_his, k_replies);
     jadd("{\"scenario\":\"conns\",\"conns\":%d,\"open\":%d,\"relay_greetings\":%d,\"gets_answered\":%d,"
-         "\"open_s\":%.3f,\"src_ips\":%d,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
+         "\"open_s\":%.3f,\"told_to_leave_mob\":%d,\"src_ips\":%d,\"rss_before_kib\":%ld,\"rss_after_kib\":%ld,"
          "\"rss_per_conn_bytes\":%.0f",
-         n, open, k_his, k_replies, open_s, g_src_ips, before, after,
+         n, open, k_his, k_replies, open_s, k_mobs, g_src_ips, before, after,
          open ? (double)(after - before) * 1024.0 / open : 0.0);
     finish();
     return 0;
@@ -1119,10 +1151,15 @@ static void cold_check(long long i, const char *p, const char *e)
         else if (kl == 3 && !memcmp(k, "pad", 3))
             bit = CF_PAD, wl = snprintf(want, sizeof want, "\"%s\"", g_pad);
         if (bit) {
-            if (ve - v == wl && !memcmp(v, want, (size_t)wl))
+            if (ve - v == wl && !memcmp(v, want, (size_t)wl)) {
                 c_state[i] |= (uint8_t)bit;
-            else
+            } else {
+                static int shown;
+                if (shown++ < 5)
+                    fprintf(stderr, "loadgen: coldget: node %lld field %.*s is %.*s, not %s\n", i, (int)kl, k,
+                            (int)(ve - v > 120 ? 120 : ve - v), v, want);
                 c_state[i] |= CF_WRONG;
+            }
         }
         p = ws_skip(ve, e);
         if (p < e && *p == ',')
@@ -1176,17 +1213,32 @@ static void cold_on_msg(conn_t *c, const char *p, size_t n)
     each_msg(c, p, n, cold_on_one);
 }
 
-static long long c_last_done;
+static long long c_last_done, c_target;
 static uint64_t c_last_progress;
 static int cold_finished(void)
 {
-    if (c_done >= c_nodes)
+    if (c_done >= c_target)
         return 1;
     if (c_done != c_last_done) {
         c_last_done = c_done;
         c_last_progress = now_ns();
     }
     return now_ns() - c_last_progress > 10000000000ull; /* 10 s without an answer */
+}
+
+/* Sends `count` requests (nodes 0..count-1, or c_list[0..count-1]) spread over the
+ * connections, K outstanding on each, and runs until all are answered or answers stop. */
+static void cold_pass(int conns, long long count)
+{
+    c_done = c_last_done = 0;
+    c_target = count;
+    for (int i = 0; i < conns; i++) {
+        g_conns[i]->next_i = count * i / conns;
+        g_conns[i]->end_i = count * (i + 1) / conns;
+        cold_send(g_conns[i]);
+    }
+    c_last_progress = now_ns();
+    loop_until(UINT64_MAX, cold_finished, NULL, 100);
 }
 
 static int run_coldget(int conns, int k, long long nodes, const char *phase, const char *ackfile)
@@ -1206,13 +1258,7 @@ static int run_coldget(int conns, int k, long long nodes, const char *phase, con
     loop_until(now_ns() + 300000000ull, NULL, NULL, 50); /* greetings */
     g_t0 = now_ns();
     getrusage(RUSAGE_SELF, &g_ru0);
-    for (int i = 0; i < conns; i++) {
-        g_conns[i]->next_i = nodes * i / conns;
-        g_conns[i]->end_i = nodes * (i + 1) / conns;
-        cold_send(g_conns[i]);
-    }
-    c_last_progress = now_ns();
-    loop_until(UINT64_MAX, cold_finished, NULL, 100);
+    cold_pass(conns, nodes);
     double el = (double)(now_ns() - g_t0) / 1e9;
     qsort(g_lat.v, g_lat.n, sizeof *g_lat.v, cmp_u32);
     if (!c_read) {
@@ -1244,17 +1290,8 @@ static int run_coldget(int conns, int k, long long nodes, const char *phase, con
             c_list[nretry++] = i; /* fields seen now are kept: the verdict is the union */
         }
     if (nretry) {
-        c_done = 0;
-        c_nodes = nretry; /* cold_finished() counts answers against this */
-        for (int i = 0; i < conns; i++) {
-            g_conns[i]->next_i = nretry * i / conns;
-            g_conns[i]->end_i = nretry * (i + 1) / conns;
-            cold_send(g_conns[i]);
-        }
-        c_last_progress = now_ns();
-        loop_until(UINT64_MAX, cold_finished, NULL, 100);
+        cold_pass(conns, nretry);
         loop_until(now_ns() + 300000000ull, NULL, NULL, 50);
-        c_nodes = nodes;
         for (long long j = 0; j < nretry; j++)
             retry_ok += (c_state[c_list[j]] & (CF_ALL | CF_WRONG)) == CF_ALL;
     }

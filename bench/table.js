@@ -19,7 +19,7 @@ const METRICS = {
     ['updates no subscriber saw / seen by only some', 'missed_kinds', null],
     ['e2e p50 (ms)', 'p50_ms', 'down'], ['e2e p99 (ms)', 'p99_ms', 'down'],
     ['subscribers at the final value / not', 'final_frac', null]],
-  conns: [['connections open / asked', 'open_frac', null], ['GETs answered', 'gets_answered', null],
+  conns: [['connections open / asked', 'open_frac', null], ['sent away by the relay (`dam: "mob"`)', 'told_to_leave_mob', null], ['GETs answered', 'gets_answered', null],
     ['RSS per idle connection (bytes)', 'rss_per_conn_bytes', 'down'],
     ['RSS before → after (MiB)', 'rss_span', null]],
   coldget: [['write: acked puts/s', 'write_acked_per_s', 'up'], ['stop on SIGTERM (s)', 'stop_s', null],
@@ -34,10 +34,7 @@ for (const r of rows) {
   if (r.scenario === 'fanout') {
     r.deliv_frac = `${r.deliveries}/${r.expected_deliveries}`;
     r.final_frac = `${r.subs_at_final} / ${r.subs_not_final ?? r.subs - r.subs_at_final}`;
-    if (r.missed_seqs) {
-      const all = r.missed_seqs.filter(([, n]) => n === r.subs).length;
-      r.missed_kinds = r.seqs_missed_by_some > 16 ? `${r.seqs_missed_by_some} updates missed by some` : `${all} / ${r.seqs_missed_by_some - all}`;
-    }
+    if (r.seqs_missed_by_all !== undefined) r.missed_kinds = `${r.seqs_missed_by_all} / ${r.seqs_missed_by_some - r.seqs_missed_by_all}`;
   }
   if (r.scenario === 'conns') {
     r.open_frac = `${r.open}/${r.conns}`;
