@@ -85,6 +85,13 @@ install: build
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
+# Mixed load on one relay for SOAK_SECONDS (tests/soak/soak.js); fails on RSS growth over 10%
+# after warm-up or an acknowledged write missing at the end. Never part of `make test`.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: bootstrap build
+	@GUN_BUILD=$(abspath $(BUILD)) SOAK_SECONDS=$(SOAK_SECONDS) node tests/soak/soak.js
+
 # Benchmarks against the Gun.js relay (bench/README.md); never part of `make test`.
 .PHONY: bench
 bench: bootstrap build
