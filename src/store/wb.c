@@ -13,16 +13,20 @@
 
 #include "store.h"
 
+typedef struct recvec recvec;
+
 typedef struct rec {
-    gun__store_rec r; /* views into mem */
+    gun__store_rec r; /* views into mem: "soul\0key\0value", so mem is also its overlay key */
     uint64_t seq;     /* batch it belongs to */
+    recvec *sv;       /* its soul's overlay list while it is the newest for its key, else NULL */
+    size_t svi;       /* its index there: leaving the overlay costs no search */
     char mem[];
 } rec;
 
-typedef struct recvec {
+struct recvec {
     rec **v;
     size_t n, cap;
-} recvec;
+};
 
 struct gun__wb {
     gun__wb_cfg cfg;
@@ -32,6 +36,8 @@ struct gun__wb {
     gun__map *souls; /* soul -> recvec of the overlay's keys of that soul */
     recvec open, flight;
     gun__store_rec *wrecs; /* the in-flight batch as records for inner->write */
+    size_t wrecs_cap;      /* kept between batches: a large free per batch cost a heap
+                              consolidation each time (docs/performance.md) */
     uint64_t seq;          /* the open batch's number */
     uint64_t durable;      /* highest batch known durable */
     int busy;              /* a batch is in flight */
@@ -81,6 +87,8 @@ static rec *rec_new(const gun__store_rec *s, uint64_t seq)
     char *p = r->mem;
     r->r = *s;
     r->seq = seq;
+    r->sv = NULL;
+    r->svi = 0;
     memcpy(p, s->soul.p, s->soul.len);
     p[s->soul.len] = 0;
     r->r.soul.p = p;
@@ -100,20 +108,15 @@ static rec *rec_new(const gun__store_rec *s, uint64_t seq)
 /* Drops r from the overlay if it is still the newest for its key. */
 static void overlay_forget(gun__wb *wb, rec *r)
 {
-    size_t len;
-    const char *k = okey(wb, r->r.soul, r->r.key, &len);
-    if (!k || gun__map_get(wb->over, k, len) != r)
+    if (!gun__map_del_if(wb->over, r->mem, r->r.soul.len + 1 + r->r.key.len, r))
         return;
-    gun__map_del(wb->over, k, len);
-    recvec *sv = gun__map_get(wb->souls, r->r.soul.p, r->r.soul.len);
+    recvec *sv = r->sv;
     if (!sv)
         return;
-    for (size_t i = 0; i < sv->n; i++) {
-        if (sv->v[i] == r) {
-            sv->v[i] = sv->v[--sv->n];
-            break;
-        }
-    }
+    rec *last = sv->v[--sv->n];
+    sv->v[r->svi] = last;
+    last->svi = r->svi;
+    r->sv = NULL;
     if (!sv->n) {
         gun__map_del(wb->souls, r->r.soul.p, r->r.soul.len);
         gun__free(sv->v);
@@ -127,8 +130,6 @@ static void commit_done(gun__wb *wb, int rc)
 {
     recvec done = wb->flight;
     memset(&wb->flight, 0, sizeof wb->flight);
-    gun__free(wb->wrecs);
-    wb->wrecs = NULL;
     wb->busy = 0;
     uint64_t seq = done.n ? done.v[0]->seq : 0;
     /* Durable or failed, these records leave the overlay: reads fall through to the inner
@@ -156,6 +157,7 @@ static void work_cb(uv_work_t *w)
 
 static void wb_destroy(gun__wb *wb)
 {
+    gun__free(wb->wrecs);
     uv_mutex_destroy(&wb->mu);
     uv_cond_destroy(&wb->cv);
     gun__free(wb);
@@ -188,10 +190,16 @@ static void start_commit(gun__wb *wb)
     wb->flight = wb->open;
     memset(&wb->open, 0, sizeof wb->open);
     wb->seq++;
-    wb->wrecs = gun__malloc(wb->flight.n * sizeof *wb->wrecs);
     wb->busy = 1;
     memset(&wb->werr, 0, sizeof wb->werr);
-    if (!wb->wrecs) {
+    if (wb->flight.n > wb->wrecs_cap) {
+        gun__store_rec *nw = gun__realloc(wb->wrecs, wb->flight.n * sizeof *nw);
+        if (nw) {
+            wb->wrecs = nw;
+            wb->wrecs_cap = wb->flight.n;
+        }
+    }
+    if (wb->flight.n > wb->wrecs_cap) {
         gun__fail(&wb->werr, GUN_ENOMEM, "store: out of memory committing a batch");
         commit_done(wb, GUN_ENOMEM);
         return;
@@ -238,7 +246,7 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
     for (; k < n; k++)
         if (!(made[k] = rec_new(&recs[k], wb->seq + 1)))
             break;
-    if (k < n || gun__buf_reserve(&wb->key, 256) != GUN_OK) {
+    if (k < n) {
         while (k)
             gun__free(made[--k]);
         gun__free(made);
@@ -246,10 +254,9 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
     }
     for (size_t i = 0; i < n; i++) {
         rec *r = made[i];
-        size_t len;
-        const char *key = okey(wb, r->r.soul, r->r.key, &len);
         void *old = NULL;
-        if (!key || vec_push(&wb->open, r) || gun__map_put(wb->over, key, len, r, &old)) {
+        if (vec_push(&wb->open, r) ||
+            gun__map_put(wb->over, r->mem, r->r.soul.len + 1 + r->r.key.len, r, &old)) {
             /* Out of memory half way: what is in the batch stays consistent (each record
              * is in it or not); report the failure. */
             for (size_t j = i + (wb->open.n && wb->open.v[wb->open.n - 1] == r ? 1 : 0); j < n;
@@ -267,13 +274,18 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
                     sv = NULL;
                 }
             }
-            if (sv)
-                vec_push(sv, r);
+            if (sv && vec_push(sv, r) == GUN_OK) {
+                r->sv = sv;
+                r->svi = sv->n - 1;
+            }
         } else {
-            recvec *sv = gun__map_get(wb->souls, r->r.soul.p, r->r.soul.len);
-            for (size_t j = 0; sv && j < sv->n; j++)
-                if (sv->v[j] == old)
-                    sv->v[j] = r;
+            rec *o = old;
+            if (o->sv) {
+                o->sv->v[o->svi] = r;
+                r->sv = o->sv;
+                r->svi = o->svi;
+                o->sv = NULL;
+            }
         }
     }
     gun__free(made);

@@ -111,12 +111,10 @@ int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old
     return GUN_OK;
 }
 
-void *gun__map_del(gun__map *m, const char *key, size_t len)
+static void *remove_at(gun__map *m, size_t i)
 {
-    size_t mask = m->cap - 1, i = find(m, key, len, gun__hash64(key, len, m->key));
+    size_t mask = m->cap - 1;
     gun__map_ent *e = &m->slots[i];
-    if (!e->key)
-        return NULL;
     void *val = e->val;
     gun__free(e->key);
     e->key = NULL;
@@ -139,6 +137,21 @@ void *gun__map_del(gun__map *m, const char *key, size_t len)
         }
     }
     return val;
+}
+
+void *gun__map_del(gun__map *m, const char *key, size_t len)
+{
+    size_t i = find(m, key, len, gun__hash64(key, len, m->key));
+    return m->slots[i].key ? remove_at(m, i) : NULL;
+}
+
+int gun__map_del_if(gun__map *m, const char *key, size_t len, const void *val)
+{
+    size_t i = find(m, key, len, gun__hash64(key, len, m->key));
+    if (!m->slots[i].key || m->slots[i].val != val)
+        return 0;
+    remove_at(m, i);
+    return 1;
 }
 
 size_t gun__map_count(const gun__map *m) { return m->n; }

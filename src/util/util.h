@@ -130,6 +130,8 @@ void *gun__map_get(const gun__map *m, const char *key, size_t len);
 int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old);
 /* Removes key; returns its value or NULL. */
 void *gun__map_del(gun__map *m, const char *key, size_t len);
+/* Removes key only if its value is val (one lookup instead of get + del); 1 if removed. */
+int gun__map_del_if(gun__map *m, const char *key, size_t len, const void *val);
 size_t gun__map_count(const gun__map *m);
 /* Iteration: *it starts at 0; returns NULL at the end. The map must not change meanwhile. */
 gun__map_ent *gun__map_next(const gun__map *m, size_t *it);
