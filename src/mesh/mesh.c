@@ -92,6 +92,7 @@ struct gun__mesh {
     gun__core *core;
     gun__store *store;
     gun__dedup *dup;
+    gun__idgen ids; /* message ids: one per message sent, drawn in bulk */
     char pid[16];
     uint64_t next_serial;
     peer *peers;
@@ -240,7 +241,7 @@ static peer *peer_new(gun__mesh *m, gun__conn *c)
     }
     p->conn = c;
     c->user = p;
-    gun__random_id(p->id, 9);
+    gun__idgen_next(&m->ids, p->id, 9);
     p->next = m->peers;
     if (m->peers)
         m->peers->prev = p;
@@ -360,11 +361,12 @@ static void send_obj(gun__mesh *m, peer *p, const gun__json *obj)
     gun__frame_unref(f);
 }
 
-static gun__json *new_msg(void)
+static gun__json *new_msg(gun__mesh *m)
 {
     gun__json *o = gun__json_obj();
     char id[16];
-    if (!o || gun__random_id(id, 9) || gun__json_obj_set(o, "#", 1, gun__json_str(id, 9))) {
+    if (!o || gun__idgen_next(&m->ids, id, 9) ||
+        gun__json_obj_set(o, "#", 1, gun__json_str(id, 9))) {
         gun__json_free(o);
         return NULL;
     }
@@ -378,7 +380,7 @@ static int set_str(gun__json *o, const char *k, const char *p, size_t len)
 
 static void send_dam_error(gun__mesh *m, peer *p, const char *err)
 {
-    gun__json *o = new_msg();
+    gun__json *o = new_msg(m);
     if (!o)
         return;
     if (!set_str(o, "dam", "!", 1) && !set_str(o, "err", err, strlen(err)))
@@ -387,18 +389,35 @@ static void send_dam_error(gun__mesh *m, peer *p, const char *err)
 }
 
 /* {"#":new,"@":to,"ok":true} or {"#":new,"@":to,"err":text} */
+/* Acks are most of what a relay under writes sends, so they are written as text directly,
+ * the same bytes the tree writer makes for {"#","@","ok"|"err"} (keys already in order),
+ * without building a tree per ack. */
 static void send_ack(gun__mesh *m, peer *p, gun__str to, const char *err)
 {
-    gun__json *o = new_msg();
-    if (!o)
+    char id[16];
+    if (gun__idgen_next(&m->ids, id, 9))
         return;
-    int rc = set_str(o, "@", to.p, to.len);
-    if (!rc)
-        rc = err ? set_str(o, "err", err, strlen(err))
-                 : gun__json_obj_set(o, "ok", 2, gun__json_bool(1));
-    if (!rc)
-        send_obj(m, p, o);
-    gun__json_free(o);
+    gun__buf *b = &m->scratch;
+    gun__buf_reset(b);
+    gun__buf_add(b, "{\"#\":\"", 6);
+    gun__buf_add(b, id, 9);
+    gun__buf_add(b, "\",\"@\":", 6);
+    gun__json_write_str(b, to.p, to.len);
+    if (err) {
+        gun__buf_add(b, ",\"err\":", 7);
+        gun__json_write_str(b, err, strlen(err));
+    } else {
+        gun__buf_add(b, ",\"ok\":true", 10);
+    }
+    gun__buf_addc(b, '}');
+    gun__frame *f = b->oom ? NULL : gun__frame_new(b->p, b->len);
+    if (!f) {
+        mlog(m, GUN_LOG_ERROR, "mesh: out of memory writing a message");
+        return;
+    }
+    gun__dedup_track(m->dup, (gun__str){id, 9}, gun__mono_ms());
+    send_frame(m, p, f);
+    gun__frame_unref(f);
 }
 
 /* ---- pushes (AXE): changes go to the peers subscribed to their soul or key ---- */
@@ -438,7 +457,7 @@ void gun__mesh_changed(gun__mesh *m, gun__str soul, gun__str key, const gun__val
 
 static gun__json *push_msg(gun__mesh *m, gun__json *graph)
 {
-    gun__json *o = new_msg();
+    gun__json *o = new_msg(m);
     gun__json *ok = gun__json_obj();
     if (!o || !ok || gun__json_obj_set(ok, "@", 1, gun__json_num(2)) ||
         gun__json_obj_set(ok, "/", 1, gun__json_num((double)atomic_load(&m->open_peers))) ||
@@ -584,7 +603,7 @@ static int chunk_room(const gun__mesh *m, const peer *p)
 static void chunk_emit(chunker *c, const char *next_id)
 {
     gun__mesh *m = c->m;
-    gun__json *g = gun__json_obj(), *o = new_msg();
+    gun__json *g = gun__json_obj(), *o = new_msg(m);
     gun__json *node = c->node;
     c->node = NULL;
     if (!g || !o || gun__json_obj_set(g, c->soul.p, c->soul.len, node)) {
@@ -649,7 +668,7 @@ static int chunk_visit(void *arg, gun__str soul, gun__str key, const gun__val *v
         cost = 2 * klen + (c->tmp.len - klen) + 32;
         if (c->n && c->bytes + cost > m->cfg.max_get_reply) {
             char next[16];
-            gun__random_id(next, 9);
+            gun__idgen_next(&m->ids, next, 9);
             chunk_emit(c, next);
             memcpy(c->id, next, sizeof next);
             peer *p = peer_by_serial(m, c->serial);
@@ -791,7 +810,7 @@ static int chunk_walk(chunker *c, const gun__json *jk)
     } else if (!rc && !c->sent) {
         /* Not found: a reply without put, as Gun.js's `{'@': id}`. */
         peer *p = peer_by_serial(m, c->serial);
-        gun__json *o = new_msg();
+        gun__json *o = new_msg(m);
         if (!o || set_str(o, "@", c->to.p, c->to.len))
             rc = GUN_ENOMEM;
         else if (p)
@@ -991,7 +1010,7 @@ static void handle_dam(gun__mesh *m, peer *p, const gun__msg *msg)
     }
     if (msg->ack.len)
         return; /* a reply to our greeting */
-    gun__json *o = new_msg();
+    gun__json *o = new_msg(m);
     if (!o)
         return;
     if (!set_str(o, "dam", "?", 1) && !set_str(o, "pid", m->pid, strlen(m->pid)) &&
@@ -1096,7 +1115,7 @@ static void handle_reply(gun__mesh *m, peer *p, gun__msg *msg)
         e.code != GUN_ENOMEM)
         mlog(m, GUN_LOG_DEBUG, "mesh: reply from %s dropped: %s", peer_name(p), e.msg);
     if (repair) {
-        gun__json *o = new_msg();
+        gun__json *o = new_msg(m);
         if (o && !gun__json_obj_set(o, "put", 3, repair)) {
             send_obj(m, p, o);
             m->st.repairs++;
@@ -1663,7 +1682,7 @@ static void hear_one(gun__mesh *m, peer *p, gun__msg *msg)
     char idbuf[16];
     if (!msg->id.len) {
         /* Gun.js gives an id to a message that has none. */
-        gun__random_id(idbuf, 9);
+        gun__idgen_next(&m->ids, idbuf, 9);
         if (set_str(msg->obj, "#", idbuf, 9))
             return;
         gun__msg_bind(msg);
@@ -1732,7 +1751,7 @@ static void resend_state(gun__mesh *m, peer *p)
         gun__map_ent *e;
         while ((e = gun__map_next(m->asked, &it))) {
             size_t soul_len = strnlen(e->key, e->key_len);
-            gun__json *o = new_msg(), *get = gun__json_obj();
+            gun__json *o = new_msg(m), *get = gun__json_obj();
             if (!o || !get) {
                 gun__json_free(o), gun__json_free(get);
                 break;
@@ -2078,7 +2097,7 @@ const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m) { return &m->st; 
 
 int gun__mesh_put(gun__mesh *m, const gun__json *put, gun__mesh_reply_cb cb, void *arg)
 {
-    gun__json *o = new_msg();
+    gun__json *o = new_msg(m);
     if (!o)
         return GUN_ENOMEM;
     gun__json *ok = gun__json_obj();
@@ -2141,7 +2160,7 @@ int gun__mesh_get(gun__mesh *m, gun__str soul, const gun__str *key, gun__mesh_re
     }
     if (b->oom || gun__map_put(m->asked, b->p, b->len, (void *)1, NULL))
         return GUN_ENOMEM;
-    gun__json *o = new_msg(), *get = gun__json_obj();
+    gun__json *o = new_msg(m), *get = gun__json_obj();
     if (!o || !get || set_str(get, "#", soul.p, soul.len) ||
         (key && set_str(get, ".", key->p, key->len)) || gun__json_obj_set(o, "get", 3, get)) {
         gun__json_free(o);

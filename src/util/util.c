@@ -363,23 +363,36 @@ int gun__random(void *out, size_t n)
     return GUN_OK;
 }
 
-int gun__random_id(char *out, size_t n)
+/* n id chars from pool[*used..*have), refilled from the CSPRNG as it runs out. */
+static int ids_from(unsigned char *pool, size_t cap, size_t *used, size_t *have, char *out,
+                    size_t n)
 {
-    unsigned char pool[64];
-    size_t have = 0, used = 0, k = 0;
+    size_t k = 0;
     while (k < n) {
-        if (used == have) {
-            if (gun__random(pool, sizeof pool))
+        if (*used == *have) {
+            if (gun__random(pool, cap))
                 return GUN_EIO;
-            have = sizeof pool, used = 0;
+            *have = cap, *used = 0;
         }
-        unsigned v = pool[used++];
+        unsigned v = pool[(*used)++];
         /* 244 = 4 * 61: reject the tail so every char is equally likely. */
         if (v < 244)
             out[k++] = gun__id_alphabet[v % 61];
     }
     out[n] = 0;
     return GUN_OK;
+}
+
+int gun__idgen_next(gun__idgen *g, char *out, size_t n)
+{
+    return ids_from(g->pool, sizeof g->pool, &g->used, &g->have, out, n);
+}
+
+int gun__random_id(char *out, size_t n)
+{
+    unsigned char pool[64];
+    size_t used = 0, have = 0;
+    return ids_from(pool, sizeof pool, &used, &have, out, n);
 }
 
 /* ---- clocks ---- */

@@ -99,6 +99,16 @@ int gun__random(void *out, size_t n);
 /* n chars of Gun's 61-char alphabet (String.random: no 'Y'), uniform, NUL-terminated
  * (out must hold n+1). Message ids use n = 9. */
 int gun__random_id(char *out, size_t n);
+
+/* A buffer of CSPRNG bytes for ids made in bulk (one getrandom per 4 KiB instead of one per
+ * id: a relay makes an id per message it sends). Owned by one thread, no locking; zero it to
+ * start. */
+typedef struct gun__idgen {
+    unsigned char pool[4096];
+    size_t used, have;
+} gun__idgen;
+/* As gun__random_id, drawing from g. */
+int gun__idgen_next(gun__idgen *g, char *out, size_t n);
 extern const char gun__id_alphabet[62]; /* 61 chars + NUL; read-only */
 
 /* Wall clock in ms since the epoch (integer ms, as Date.now()). */
