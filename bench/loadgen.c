@@ -6,13 +6,18 @@
  * The server's Sec-WebSocket-Accept is not verified (needs SHA-1; a benchmark trusts its relay).
  *
  * Scenarios (one per run; the result is one JSON line on stdout, progress on stderr):
- *   put    --conns W --outstanding K --seconds D
- *          W connections each keep K puts of ~250-byte nodes in flight; acked puts/s, latency.
- *   fanout --subs S --rate R --seconds D
- *          S subscribers GET one soul; one writer puts it R times a second with a timestamp in
- *          the value; deliveries/s, end-to-end latency, whether every subscriber saw the last.
- *   conns  --conns N --pid PID
- *          N idle connections; VmRSS of PID before and after, per connection.
+ *   put     --conns W --outstanding K --seconds D [--echo]
+ *           W connections each keep K puts of ~250-byte nodes in flight; acked puts/s, latency.
+ *           --echo: against bench/echo, the echoed put counts as its ack.
+ *   fanout  --subs S --rate R --seconds D
+ *           S subscribers GET one soul; one writer puts it R times a second with a timestamp in
+ *           the value; deliveries/s, end-to-end latency, which updates each subscriber missed,
+ *           whether every subscriber reached the last.
+ *   conns   --conns N --pid PID [--src-ips X]
+ *           N connections greet (DAM), GET one soul and idle; VmRSS of PID before and after.
+ *   coldget --phase write|read --nodes M [--conns W] [--outstanding K] [--ackfile F]
+ *           write M nodes with acked puts / read them back (after the runner restarted the
+ *           relay) and check every field.
  * Every result carries the generator's own CPU time (getrusage) and its share of wall time.
  */
 #define _GNU_SOURCE
