@@ -334,6 +334,10 @@ static void on_change(void *arg, gun__str soul, gun__str key, const gun__val *va
     gun_t *g = arg;
     if (g->mesh)
         gun__mesh_changed(g->mesh, soul, key, val, state);
+    /* Only changes to watched souls reach listeners (gun__notify looks them up in watch);
+     * a relay has no listeners and keeps no copies. */
+    if (!gun__map_count(g->watch) || !gun__map_get(g->watch, soul.p, soul.len))
+        return;
     if (g->nchanges == g->capchanges) {
         size_t ncap = g->capchanges ? g->capchanges * 2 : 16;
         gun__change *nc = gun__realloc(g->changes, ncap * sizeof *nc);

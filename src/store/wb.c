@@ -58,7 +58,8 @@ struct gun__wb {
 static int vec_push(recvec *v, rec *r)
 {
     if (v->n == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 64;
+        /* A soul's list usually holds a few keys; a batch, hundreds of records. */
+        size_t ncap = v->cap ? v->cap * 2 : 8;
         rec **nv = gun__realloc(v->v, ncap * sizeof *nv);
         if (!nv)
             return GUN_ENOMEM;
