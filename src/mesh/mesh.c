@@ -423,15 +423,23 @@ static void send_ack(gun__mesh *m, peer *p, gun__str to, const char *err)
 /* ---- pushes (AXE): changes go to the peers subscribed to their soul or key ---- */
 
 static void push_timer_cb(uv_timer_t *t);
+static void flush_pushes(gun__mesh *m);
 
 void gun__mesh_changed(gun__mesh *m, gun__str soul, gun__str key, const gun__val *val,
                        double state)
 {
     if (m->closing || !gun__map_get(m->subs, soul.p, soul.len))
         return;
+    gun__json *node = m->pend ? gun__json_obj_get(m->pend, soul.p, soul.len) : NULL;
+    if (node && gun__json_obj_get(node, key.p, key.len)) {
+        /* A second change of a key whose first change still waits (two puts of it in one
+         * group commit): push the waiting one now rather than overwrite it, so subscribers
+         * see every update, in order, as Gun.js forwards every put. */
+        flush_pushes(m);
+        node = NULL;
+    }
     if (!m->pend && !(m->pend = gun__json_obj()))
         return;
-    gun__json *node = gun__json_obj_get(m->pend, soul.p, soul.len);
     if (!node) {
         node = gun__json_obj();
         gun__json *meta = gun__json_obj();
