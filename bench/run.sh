@@ -33,6 +33,14 @@ GUNJS_VERSION=$(node -p "require('$ROOT/node_modules/gun/package.json').version"
 [ -x "$LOADGEN" ] || { echo "run.sh: $LOADGEN missing (make bench builds it)" >&2; exit 2; }
 [ -x "$BUILD/gun" ] || { echo "run.sh: $BUILD/gun missing (make build)" >&2; exit 2; }
 
+# Our relay's protective limits (connections in all and per address, messages per second per
+# peer) would cap the load itself: a benchmark of capacity lifts them, where this build has them.
+OURS_FLAGS=()
+OURS_HELP=$("$BUILD/gun" relay --help 2>&1 || true)
+for f in --max-connections --max-connections-per-ip --msg-rate; do
+  [[ $OURS_HELP == *"$f "* ]] && OURS_FLAGS+=("$f" 0)
+done
+
 # Every idle connection is a descriptor in the relay and in loadgen: both inherit this limit.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 NOFILE=$(ulimit -n)
@@ -48,7 +56,7 @@ start_relay() {
   mkdir -p "$dir"; log="$dir/relay-$RANDOM.log"
   case $kind in
     ours)
-      "$BUILD/gun" relay --host 127.0.0.1 --port 0 --store lmdb --data "$dir/data" --quiet >"$log" 2>&1 &
+      "$BUILD/gun" relay --host 127.0.0.1 --port 0 --store lmdb --data "$dir/data" --quiet ${OURS_FLAGS[@]+"${OURS_FLAGS[@]}"} >"$log" 2>&1 &
       re='listening on ws://[^:]*:([0-9]+)/gun' ;;
     gunjs)
       (cd "$dir" && GUNJS_PORT=0 GUNJS_RADISK=true exec node "$ROOT/tests/interop/lib/gunjs-relay.js") >"$log" 2>&1 &
@@ -95,7 +103,7 @@ loadgen_on() {
 
 record() { # record KIND ARGS JSON-FIELDS...
   local kind=$1 args=$2 fields=$3
-  local line="{\"run\":\"$RUN_ID\",\"date\":\"$DATE\",\"commit\":\"$COMMIT\",\"host\":\"$HOSTINFO\",\"gunjs_version\":\"$GUNJS_VERSION\",\"nofile\":$NOFILE,\"relay\":\"$kind\",\"args\":\"$args\",$fields"
+  local line="{\"run\":\"$RUN_ID\",\"date\":\"$DATE\",\"commit\":\"$COMMIT\",\"host\":\"$HOSTINFO\",\"gunjs_version\":\"$GUNJS_VERSION\",\"nofile\":$NOFILE,\"relay\":\"$kind\",\"relay_flags\":\"$([ "$kind" = ours ] && echo "${OURS_FLAGS[*]-}")\",\"args\":\"$args\",$fields"
   echo "$line" >>"$OUT"
   echo "$line" >>"$TMP/run.jsonl"
   echo "$line" >&2
