@@ -97,7 +97,8 @@ test('max JSON depth: a deeper frame gets the DAM parse error, counted apart fro
 });
 
 test('keys per node and per put: the put is refused whole with an err ack and counted', { timeout: 60000 }, async () => {
-  const relay = await startRelay(['--max-node-keys', '10', '--max-put-keys', '15']);
+  // one cap from a flag, the other from its environment variable
+  const relay = await startRelay(['--max-node-keys', '10'], { GUN_MAX_PUT_KEYS: '15' });
   try {
     const by = await rawPeer(relay.ws);
     const bad = await rawPeer(relay.ws);
