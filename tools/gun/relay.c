@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,38 +402,37 @@ static int log_open(relay_log *lg)
 typedef struct stopper {
     relay_log *lg;
     sigset_t set;
+    atomic_int done; /* gun_close returned */
 } stopper;
 
 /* Runs while gun_close commits and closes: the stop bound, a second signal, and SIGHUP
- * still reopening the log. Ends the process itself when it has to. */
+ * still reopening the log. Ends the process itself when it has to. It waits in short
+ * slices and returns once `done` is set: cancelling a thread blocked in sigtimedwait
+ * would be simpler, but cancellation does not mix with the sanitizers' thread teardown. */
 static void *stop_watch(void *arg)
 {
     stopper *s = arg;
-    struct timespec end, left;
+    struct timespec end;
     clock_gettime(CLOCK_MONOTONIC, &end);
     end.tv_sec += RELAY_STOP_SECONDS;
-    for (;;) {
-        struct timespec now;
+    while (!atomic_load(&s->done)) {
+        struct timespec now, slice = {0, 50 * 1000000L};
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long long ns = (end.tv_sec - now.tv_sec) * 1000000000ll + (end.tv_nsec - now.tv_nsec);
-        if (ns <= 0)
+        if (now.tv_sec > end.tv_sec || (now.tv_sec == end.tv_sec && now.tv_nsec >= end.tv_nsec))
             break;
-        left.tv_sec = (time_t)(ns / 1000000000ll);
-        left.tv_nsec = (long)(ns % 1000000000ll);
-        int sig = sigtimedwait(&s->set, NULL, &left);
+        int sig = sigtimedwait(&s->set, NULL, &slice);
         if (sig == SIGHUP) {
             log_open(s->lg);
         } else if (sig == SIGINT || sig == SIGTERM) {
             logf_(s->lg, GUN_LOG_WARN, "relay: second %s while stopping, exiting now",
                   sig == SIGINT ? "SIGINT" : "SIGTERM");
             _exit(1);
-        } else if (sig < 0 && errno == EAGAIN) {
-            break;
         }
     }
+    if (atomic_load(&s->done))
+        return NULL;
     logf_(s->lg, GUN_LOG_ERROR, "relay: not stopped after %d s, exiting now", RELAY_STOP_SECONDS);
     _exit(1);
-    return NULL;
 }
 
 /* ---- the command ---- */
@@ -529,12 +529,13 @@ int gun_cli_relay(int argc, char **argv)
             logf_(&lg, GUN_LOG_INFO, "relay: SIGHUP, log file reopened");
     }
     logf_(&lg, GUN_LOG_INFO, "relay: %s, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    stopper s = {&lg, set};
+    stopper s = {&lg, set, 0};
     pthread_t watch;
-    pthread_create(&watch, NULL, stop_watch, &s);
+    int watching = pthread_create(&watch, NULL, stop_watch, &s) == 0;
     gun_close(g);
-    pthread_cancel(watch);
-    pthread_join(watch, NULL);
+    atomic_store(&s.done, 1);
+    if (watching)
+        pthread_join(watch, NULL);
     logf_(&lg, GUN_LOG_INFO, "relay: stopped");
     if (lg.f != stderr)
         fclose(lg.f);
