@@ -106,7 +106,9 @@ static int path_ok(const char *path)
 }
 
 /* 1 when the open file fd lies in the directory real (a realpath): asked of the kernel
- * about the file actually opened, so no symlink swapped in after a check can escape. */
+ * about the file actually opened, so no symlink swapped in after a check can escape.
+ * Without /proc (it is Linux's view of the fd) nothing is served: refusing is the safe
+ * failure. */
 static int inside(int fd, const char *real)
 {
     char link[64], target[PATH_MAX + 1];

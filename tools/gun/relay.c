@@ -515,9 +515,10 @@ int gun_cli_relay(int argc, char **argv)
     printf("gun relay listening on %s://%s:%d/gun\n", c.cert ? "wss" : "ws",
            c.host ? c.host : "0.0.0.0", gun_port(g));
     fflush(stdout);
-    logf_(&lg, GUN_LOG_INFO, "relay: listening on port %d (store %s%s%s%s)", gun_port(g),
+    logf_(&lg, GUN_LOG_INFO, "relay: listening on port %d (store %s%s%s%s%s)", gun_port(g),
           c.store ? c.store : "lmdb", o.radisk || o.local_storage ? " in " : "",
-          o.radisk || o.local_storage ? c.data : "", c.web ? ", web files" : "");
+          o.radisk || o.local_storage ? c.data : "", c.web ? ", web files from " : "",
+          c.web ? c.web : "");
 
     int sig = 0;
     for (;;) {
