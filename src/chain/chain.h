@@ -178,6 +178,8 @@ struct gun_s {
     uv_loop_t *loop;
     uv_loop_t own_loop;
     int own; /* the instance runs its own loop thread */
+    void *ws_remains; /* libwebsockets' context, freed once the loop has closed its handles;
+                         on a caller's loop it is not (gun_close returns before that) */
     uv_thread_t thread;
     uv_thread_t loop_tid;
     uv_sem_t started;

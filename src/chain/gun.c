@@ -565,6 +565,7 @@ static int open_mesh(gun_t *g, const gun_opts *o)
     mc.log = o->log;
     mc.log_arg = o->log_arg;
     mc.log_level = o->log_level;
+    mc.ws_remains = &g->ws_remains;
     int rc = gun__mesh_new(&g->mesh, &mc, &e);
     if (rc != GUN_OK)
         gun__log(g, GUN_LOG_ERROR, "%s", e.msg);
@@ -810,6 +811,7 @@ fail_handles:
     teardown(g); /* closes the handles */
     if (g->own) {
         uv_run(g->loop, UV_RUN_DEFAULT);
+        gun__ws_reap(g->ws_remains);
         uv_loop_close(g->loop);
     }
     free_instance(g);
@@ -840,7 +842,9 @@ int gun_close(gun_t *g)
         uv_async_send(&g->h->async);
         uv_mutex_unlock(&g->qlock);
         uv_thread_join(&g->thread);
-        /* The loop thread has delivered the last callbacks and closed every handle. */
+        /* The loop thread has delivered the last callbacks and closed every handle, so
+         * libwebsockets can now free the rest of its context. */
+        gun__ws_reap(g->ws_remains);
         uv_loop_close(&g->own_loop);
         free_instance(g);
         return GUN_OK;

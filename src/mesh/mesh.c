@@ -2058,8 +2058,11 @@ void gun__mesh_free(gun__mesh *m)
         rep.done = 1;
         req_finish(m, m->req_head, &rep);
     }
-    if (m->ws)
-        gun__ws_free(m->ws); /* closes peers: t_close frees accepted ones */
+    if (m->ws) {
+        void *remains = gun__ws_free(m->ws); /* closes peers: t_close frees accepted ones */
+        if (m->cfg.ws_remains)
+            *m->cfg.ws_remains = remains;
+    }
     while (m->peers)
         peer_free(m, m->peers);
     while (m->out_head)

@@ -50,11 +50,14 @@ typedef struct gun__mesh_cfg {
     gun_log_cb log;
     void *log_arg;
     gun_log_level log_level;
+    void **ws_remains; /* where gun__mesh_free leaves the transport's remains (also when
+                          gun__mesh_new fails half way) */
 } gun__mesh_cfg;
 
 int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e);
 /* Closes every peer and the listener; pending requests get GUN_ECLOSED. The loop must then
- * run until the handles have closed (the mesh's memory goes with the last one). */
+ * run until the handles have closed (the mesh's memory goes with the last one); after that
+ * the transport's remains, left in *cfg.ws_remains, go to gun__ws_reap (see gun__ws_free). */
 void gun__mesh_free(gun__mesh *m);
 int gun__mesh_port(const gun__mesh *m);
 /* Peers whose connection is open. Thread: any. */

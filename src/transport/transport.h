@@ -121,9 +121,12 @@ int gun__ws_port(const gun__ws *w);
 /* Dials url (ws://, wss://, http://, https:// — http(s) as Gun.js maps them) and keeps the
  * peer connected, retrying with backoff. *out (may be NULL) is the persistent connection. */
 int gun__ws_connect(gun__ws *w, const char *url, gun__conn **out);
-/* Closes every connection and the listener; the loop must then run until its handles are
- * closed. Frees w. */
-void gun__ws_free(gun__ws *w);
+/* Closes every connection and the listener and frees w. libwebsockets closes its libuv
+ * handles asynchronously: the loop must then run until they are closed, and only then can
+ * gun__ws_reap free what is left of the context (returned here; NULL when nothing is). */
+void *gun__ws_free(gun__ws *w);
+/* Second stage of gun__ws_free, after the loop has run its close callbacks. NULL: no-op. */
+void gun__ws_reap(void *remains);
 size_t gun__ws_conn_count(const gun__ws *w);
 
 #endif

@@ -801,10 +801,10 @@ int gun__ws_port(const gun__ws *w) { return w->port; }
 
 size_t gun__ws_conn_count(const gun__ws *w) { return w->nconns; }
 
-void gun__ws_free(gun__ws *w)
+void *gun__ws_free(gun__ws *w)
 {
     if (!w)
-        return;
+        return NULL;
     w->freeing = 1;
     /* Outgoing peers that are not connected have no wsi for lws to close. */
     ws_conn *k = w->conns;
@@ -815,9 +815,19 @@ void gun__ws_free(gun__ws *w)
             conn_destroy(k);
         k = next;
     }
-    /* Destroying the context closes every wsi (CLOSED callbacks free the rest). */
-    lws_context_destroy(w->ctx);
+    /* Destroying the context closes every wsi (CLOSED callbacks free the rest). On a
+     * foreign libuv loop this is only the first stage: lws frees the context when it is
+     * called again after the loop has closed its handles (gun__ws_reap). */
+    struct lws_context *ctx = w->ctx;
+    lws_context_destroy(ctx);
     gun__map_free(w->per_ip, NULL);
     gun__free(w->path);
     gun__free(w);
+    return ctx;
+}
+
+void gun__ws_reap(void *remains)
+{
+    if (remains)
+        lws_context_destroy(remains);
 }
