@@ -21,6 +21,7 @@
 #define HEARTBEAT_MS 20000
 #define EXPIRE_MS 1000
 #define SEEN_MAX 7 /* `><` lists at most 7 peers */
+#define GET_ROUTE_TURN 3 /* AXE asks at most 3 of a soul's known peers per GET turn */
 
 typedef struct peer peer;
 struct peer {
@@ -1291,6 +1292,20 @@ static void forward_get(gun__mesh *m, peer *from, gun__msg *msg, gun__str soul)
             if (!dup)
                 to[n++] = q;
         }
+        /* As AXE's first GET turn: a few of the soul's known peers, relays we dialed first
+         * (they hold data; a browser that asked for the soul may not). Asking every
+         * subscriber made each GET cost a message per subscriber: N clients reading one
+         * soul cost N^2 messages (bench conns). Later AXE turns (every 25 ms until a reply's
+         * `##` matches) are not made: ours answers from its own store first. */
+        size_t front = 0;
+        for (size_t k = 0; k < n; k++)
+            if (to[k]->conn->outgoing) {
+                peer *t = to[front];
+                to[front++] = to[k];
+                to[k] = t;
+            }
+        if (n > GET_ROUTE_TURN)
+            n = GET_ROUTE_TURN;
     }
     if (!n) {
         for (peer *q = m->peers; q && n < 64; q = q->next)
