@@ -686,10 +686,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* rx_buffer_size bounds both the read chunk and per-connection memory (research: 2.7 kB per
- * idle connection at 1024). */
+/* rx_buffer_size bounds both the read chunk and per-connection memory: 4096 cost ~3 kB more
+ * per idle connection than 1024 (bench conns, docs/performance.md). Larger frames arrive in
+ * several pieces and are joined in ws_conn.rx. */
 static const struct lws_protocols protocols[] = {
-    {"gun", callback, 0, 4096, 0, NULL, 0},
+    {"gun", callback, 0, 1024, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
