@@ -103,6 +103,16 @@ static size_t collect(gun_t *g, metric *out, size_t max)
       g->wb ? gun__wb_durable(g->wb) : 0);
     M("store_errors_total", "store commits that failed", "counter", g->store_errors);
     M("rss_bytes", "resident memory", "gauge", rss_bytes());
+    /* Durable contents, as far as the store can tell without a scan (-1: it cannot). */
+    gun__store_stat ss = {-1, -1, -1};
+    if (g->store.ops && g->store.ops->stat)
+        g->store.ops->stat(g->store.st, &ss);
+    if (ss.souls >= 0)
+        M("store_souls", "nodes in the store (durable)", "gauge", ss.souls);
+    if (ss.keys >= 0)
+        M("store_keys", "soul/key records in the store (durable)", "gauge", ss.keys);
+    if (ss.bytes >= 0)
+        M("store_bytes", "disk space the store's data takes", "gauge", ss.bytes);
 #undef M
     return n;
 }

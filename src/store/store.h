@@ -39,6 +39,12 @@ typedef struct gun__store_cfg {
     size_t max_bytes;
 } gun__store_cfg;
 
+typedef struct gun__store_stat {
+    int64_t souls; /* nodes with at least one key */
+    int64_t keys;  /* soul/key records */
+    int64_t bytes; /* space the data takes on disk (LMDB: pages in use) */
+} gun__store_stat;
+
 typedef struct gun__store_ops {
     int version; /* GUN__STORE_OPS_VERSION */
     const char *name;
@@ -58,6 +64,9 @@ typedef struct gun__store_ops {
      * NUL byte in soul or key, or a STR/LINK value without text is refused with
      * GUN_EINVAL before anything is written; other errors: GUN_ENOMEM, GUN_EIO. */
     int (*write)(void *st, const gun__store_rec *recs, size_t n, gun__err *e);
+    /* What the store holds now, for /stats: cheap (no scan), any thread. Optional (NULL);
+     * a figure the store cannot give cheaply is -1. */
+    void (*stat)(void *st, gun__store_stat *out);
 } gun__store_ops;
 
 typedef struct gun__store {

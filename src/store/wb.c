@@ -473,9 +473,18 @@ static int wb_open(void **st, const gun__store_cfg *cfg, gun__err *e)
 
 static void wb_close(void *st) { (void)st; }
 
+/* What the inner store holds: durable data only, the overlay is not counted. */
+static void wb_stat(void *st, gun__store_stat *out)
+{
+    gun__wb *wb = st;
+    out->souls = out->keys = out->bytes = -1;
+    if (wb->inner->ops->stat)
+        wb->inner->ops->stat(wb->inner->st, out);
+}
+
 static const gun__store_ops wb_ops = {
     GUN__STORE_OPS_VERSION, "group-commit", wb_open, wb_close, wb_get_key, wb_get_node,
-    wb_souls, wb_write,
+    wb_souls, wb_write, wb_stat,
 };
 
 /* ---- public ---- */

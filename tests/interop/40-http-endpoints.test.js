@@ -49,12 +49,17 @@ test('health, stats and metrics reflect traffic', { timeout: 30000 }, async () =
     assert.ok(s1.messages_in_total - s0.messages_in_total >= 21);
     assert.ok(s1.bytes_in_total > s0.bytes_in_total);
     assert.ok(s1.writes_durable_batches_total >= 1);
+    // Acked means durable: the store's own count holds all 20 keys, and its pages grew.
+    assert.strictEqual(s0.store_keys, 0);
+    assert.strictEqual(s1.store_keys, 20);
+    assert.ok(s1.store_bytes > 0 && s1.store_bytes >= s0.store_bytes, `store_bytes ${s0.store_bytes} -> ${s1.store_bytes}`);
 
     const m1 = (await get(relay, '/metrics'));
     assert.match(m1.type, /^text\/plain; version=0.0.4/);
     assert.match(m1.body, /# TYPE gun_puts_total counter/);
     assert.strictEqual(metric(m1.body, 'puts_total') - metric(m0, 'puts_total'), 20);
     assert.strictEqual(metric(m1.body, 'connections'), 1);
+    assert.strictEqual(metric(m1.body, 'store_keys'), 20);
 
     assert.strictEqual((await get(relay, '/nope')).status, 404);
     p.close();

@@ -735,6 +735,37 @@ static inline void gsc_t_reopen(gsc *x, int persistent)
     free(after);
 }
 
+/* stat: what a store reports (it may say -1, "cannot tell cheaply") is exact, and survives
+ * overwrites (same keys) and reopening. */
+static inline void gsc_t_stat(gsc *x, int persistent)
+{
+    if (!x->ops->stat)
+        cr_skip_test("%s has no stat", x->ops->name);
+    gun__store_stat st;
+    x->ops->stat(x->s.st, &st);
+    cr_expect(st.souls <= 0 && st.keys <= 0, "empty store: %lld souls %lld keys",
+              (long long)st.souls, (long long)st.keys);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 2; j++) {
+            char soul[8], key[8];
+            snprintf(soul, sizeof soul, "s%d", i);
+            snprintf(key, sizeof key, "k%d", j);
+            cr_assert_eq(gsc_write1(x, soul, key, gsc_vnum(j), 1), GUN_OK);
+            cr_assert_eq(gsc_write1(x, soul, key, gsc_vnum(j + 1), 2), GUN_OK); /* same key */
+        }
+    for (int round = 0; round < (persistent ? 2 : 1); round++) {
+        if (round) {
+            gun__store_close(&x->s);
+            gsc_open(x);
+        }
+        x->ops->stat(x->s.st, &st);
+        cr_expect(st.souls == -1 || st.souls == 3, "souls %lld", (long long)st.souls);
+        cr_expect(st.keys == -1 || st.keys == 6, "keys %lld", (long long)st.keys);
+        cr_expect(st.bytes == -1 || st.bytes > 0, "bytes %lld", (long long)st.bytes);
+        cr_expect(st.souls >= 0 || st.keys >= 0, "%s tells nothing", x->ops->name);
+    }
+}
+
 #define GSC__TEST(suite, name, ops, setup, teardown, body)                                  \
     Test(suite, name)                                                                       \
     {                                                                                       \
@@ -759,6 +790,7 @@ static inline void gsc_t_reopen(gsc *x, int persistent)
     GSC__TEST(suite, atomic_batch_refused_record, ops, setup, teardown,                     \
               gsc_t_atomic_refused(&x))                                                     \
     GSC__TEST(suite, atomic_batch_every_oom, ops, setup, teardown, gsc_t_atomic_oom(&x))    \
-    GSC__TEST(suite, survives_reopen, ops, setup, teardown, gsc_t_reopen(&x, persistent))
+    GSC__TEST(suite, survives_reopen, ops, setup, teardown, gsc_t_reopen(&x, persistent))  \
+    GSC__TEST(suite, stat_counts, ops, setup, teardown, gsc_t_stat(&x, persistent))
 
 #endif

@@ -1665,6 +1665,16 @@ static int fs_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
     return rc;
 }
 
+/* Souls are listed in memory; keys and sizes would need every node file read. */
+static void fs_stat(void *st, gun__store_stat *out)
+{
+    fs *s = st;
+    pthread_mutex_lock(&s->mu);
+    out->souls = (int64_t)s->n;
+    pthread_mutex_unlock(&s->mu);
+    out->keys = out->bytes = -1;
+}
+
 const gun__store_ops gun__store_file_ops = {
     .version = GUN__STORE_OPS_VERSION,
     .name = "file",
@@ -1674,4 +1684,5 @@ const gun__store_ops gun__store_file_ops = {
     .get_node = fs_get_node,
     .souls = fs_souls,
     .write = fs_write,
+    .stat = fs_stat,
 };

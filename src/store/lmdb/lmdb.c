@@ -1305,6 +1305,23 @@ static int lm_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
     }
 }
 
+static void lm_stat(void *st, gun__store_stat *out)
+{
+    lm *s = st;
+    out->souls = out->keys = out->bytes = -1; /* souls: one record per key, not counted */
+    MDB_txn *t;
+    if (rbegin(s, &t))
+        return;
+    MDB_stat ms;
+    if (mdb_stat(t, s->recs, &ms) == 0)
+        out->keys = (int64_t)ms.ms_entries;
+    MDB_envinfo info;
+    MDB_stat es;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &es) == 0)
+        out->bytes = (int64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    rend(s, t);
+}
+
 const gun__store_ops gun__store_lmdb_ops = {
     .version = GUN__STORE_OPS_VERSION,
     .name = "lmdb",
@@ -1314,4 +1331,5 @@ const gun__store_ops gun__store_lmdb_ops = {
     .get_node = lm_get_node,
     .souls = lm_souls,
     .write = lm_write,
+    .stat = lm_stat,
 };

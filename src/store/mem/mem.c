@@ -46,6 +46,7 @@ typedef struct mem {
     msoul **tab;
     size_t nb; /* power of two */
     size_t n;
+    size_t nsouls, nkeys; /* souls with keys, keys in all */
     avl *souls;
     uint64_t hkey[2];
 } mem;
@@ -415,6 +416,7 @@ static int mem_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e
         if (!s->intree) {
             m->souls = avl_insert(m->souls, &s->a);
             s->intree = 1;
+            m->nsouls++;
         }
         mkey *k = (mkey *)avl_find(s->keys, r->key.p ? r->key.p : "", r->key.len);
         if (k) {
@@ -425,6 +427,7 @@ static int mem_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e
             GUN_ASSERT(k);
             s->keys = avl_insert(s->keys, &k->a);
             s->nkeys++;
+            m->nkeys++;
         }
         k->val = p[i].v;
         k->state = r->state;
@@ -438,6 +441,14 @@ oom:
     return gun__fail(e, GUN_ENOMEM, "store mem: out of memory");
 }
 
+static void mem_stat(void *st, gun__store_stat *out)
+{
+    mem *m = st;
+    out->souls = (int64_t)m->nsouls;
+    out->keys = (int64_t)m->nkeys;
+    out->bytes = -1; /* nothing on disk */
+}
+
 const gun__store_ops gun__store_mem_ops = {
     .version = GUN__STORE_OPS_VERSION,
     .name = "mem",
@@ -447,4 +458,5 @@ const gun__store_ops gun__store_mem_ops = {
     .get_node = mem_get_node,
     .souls = mem_souls,
     .write = mem_write,
+    .stat = mem_stat,
 };
