@@ -183,6 +183,21 @@ static int decide_cb(void *arg, gun__str soul, gun__str key, const gun__val *val
     return 1;
 }
 
+static int stop_cb(void *arg, gun__str soul, gun__str key, const gun__val *val, double state)
+{
+    (void)arg, (void)soul, (void)key, (void)val, (void)state;
+    return 1;
+}
+
+/* Does the store hold no key of soul? One probe (a node read stopped at its first key), asked
+ * when a put brings several keys of a soul: most puts create nodes, and a node the store does
+ * not have needs no lookup per key. 1: none, 0: some, <0: error. */
+static int soul_is_new(const gun__store *st, gun__str soul)
+{
+    int g = st->ops->get_node(st->st, soul, NULL, stop_cb, NULL);
+    return g == GUN_ENOTFOUND ? 1 : g == GUN_OK ? 0 : g; /* errors are negative */
+}
+
 static uint64_t item_hash(const gun__core *c, gun__str soul, gun__str key)
 {
     uint64_t k2[2] = {c->hkey[0] ^ gun__hash64(soul.p ? soul.p : "", soul.len, c->hkey),
@@ -220,6 +235,8 @@ static int merge(gun__core *c, item *items, size_t n, gun__ham *dec, size_t *acc
     size_t nrec = 0, ndefer_new = 0;
     int rc = GUN_OK;
     const gun__store *st = c->store;
+    gun__str probed = {NULL, 0}; /* the soul soul_is_new was last asked about */
+    int fresh = 0;
 
     for (size_t i = 0; i < n; i++) {
         item *it = &items[i];
@@ -238,8 +255,20 @@ static int merge(gun__core *c, item *items, size_t n, gun__ham *dec, size_t *acc
             gun__store_rec *r = &recs[ri - 1];
             dec[i] = gun__ham_decide(now, it->state, it->val, 1, r->state, &r->val);
         } else {
+            if (!probed.p || !gun__str_eq(probed, it->soul)) {
+                probed = it->soul;
+                fresh = 0;
+                if (i + 1 < n && gun__str_eq(items[i + 1].soul, it->soul)) {
+                    fresh = soul_is_new(st, it->soul);
+                    if (fresh < 0) {
+                        rc = fresh;
+                        goto out;
+                    }
+                }
+            }
             decide_ctx d = {now, it, GUN__HAM_ACCEPT};
-            int g = st->ops->get_key(st->st, it->soul, it->key, decide_cb, &d);
+            int g = fresh ? GUN_ENOTFOUND
+                          : st->ops->get_key(st->st, it->soul, it->key, decide_cb, &d);
             if (g == GUN_ENOTFOUND)
                 dec[i] = gun__ham_decide(now, it->state, it->val, 0, 0, NULL);
             else if (g == GUN_OK)
