@@ -1659,7 +1659,8 @@ static int sea_hold(gun__mesh *m, peer *p, gun__msg *msg, gun__str ash, uint64_t
     j->msg = *msg;
     msg->obj = NULL; /* the job owns it; the views stay valid */
     j->ash_len = ash.len < sizeof j->ash ? ash.len : 0;
-    memcpy(j->ash, ash.p, j->ash_len);
+    if (j->ash_len)
+        memcpy(j->ash, ash.p, j->ash_len);
     j->now_ms = gun__now_ms();
     j->verify = verify;
     /* Seen from now on: a copy through another peer is not verified twice. */
