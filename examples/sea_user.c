@@ -117,7 +117,9 @@ int main(int argc, char **argv)
     memset(secret, 0, sizeof secret);
     if (rc)
         return fail("encrypt", rc);
-    char *quoted = json_dumps(json_string(box), JSON_ENCODE_ANY);
+    json_t *js = json_string(box);
+    char *quoted = json_dumps(js, JSON_ENCODE_ANY);
+    json_decref(js);
     gun_chain *out;
     gun_chain_get(me, "for_bob", &out);
     rc = gun_put_sync(out, quoted, T); /* signed like any of alice's values */
