@@ -73,6 +73,9 @@ static size_t collect(gun_t *g, metric *out, size_t max)
       "counter", st->fw_cert + st->fw_cert_dropped);
     M("puts_rejected_sea_hash_total", "puts refused by the SEA firewall: content hash", "counter",
       st->fw_hash);
+    M("messages_refused_sea_backlog_total",
+      "messages refused: too many of their peer's messages wait for the SEA firewall", "counter",
+      st->fw_backlog);
     M("put_keys_omitted_expired_total", "keys omitted on <?N souls (too old)", "counter",
       st->fw_omitted);
     M("frames_rejected_depth_total", "frames rejected: JSON nested deeper than the cap", "counter",
