@@ -488,7 +488,9 @@ static void deliver(ws_conn *k, struct lws *wsi, const char *in, size_t len)
         w->cbs.on_frame(w->arg, &k->c, in, len);
         return;
     }
-    if (k->rx.len + len > w->cfg.max_frame) {
+    /* The frame header announces the rest of this frame: an oversize frame is refused at
+     * its first chunk instead of being buffered up to the cap first. */
+    if (k->rx.len + len + lws_remaining_packet_payload(wsi) > w->cfg.max_frame) {
         k->rx_dropping = k->rx.len + len;
         gun__buf_free(&k->rx);
         if (final) {
