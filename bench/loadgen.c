@@ -906,7 +906,10 @@ static int run_fanout(int subs, double rate, double secs)
         if (t >= next) {
             double st = wall_ms();
             if (st <= last_state)
-                st = last_state + 1; /* whole ms, see wall_ms() */
+                /* Several updates in one millisecond (rate > 1000/s, or catching up after
+                 * a stall): a thousandth of a ms apart, so that they stay in the past. A whole
+                 * ms each ran states ahead of the clock, and HAM defers those (no ack). */
+                st = last_state + 0.001;
             last_state = st;
             n = snprintf(msg, sizeof msg,
                          "{\"#\":\"u%lld-%s\",\"put\":{\"%s\":{\"_\":{\"#\":\"%s\",\">\":{\"ts\":%.3f}},"

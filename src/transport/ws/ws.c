@@ -517,17 +517,78 @@ static void deliver(ws_conn *k, struct lws *wsi, const char *in, size_t len)
     }
 }
 
-static int write_one(ws_conn *k, struct lws *wsi)
+/* Frames waiting together (a subscriber behind on pushes, a burst of acks) leave as one
+ * WebSocket message, the Gun batch "[a,b,...]" that Gun.js and we read as the messages one by
+ * one (spec §3.10): one send() instead of one per frame, which was 40% of a saturated
+ * fan-out's time. Bounded so that no peer gets a message bigger than this. */
+#define COALESCE_MAX (64 * 1024)
+
+/* The messages of frame f as batch members: an object as it is, an array without its
+ * brackets (empty for "[]"). 0 if f is neither (never coalesced). */
+static int batch_body(const gun__frame *f, const char **p, size_t *len)
 {
-    if (!k->qlen)
-        return 0;
+    if (f->len >= 2 && f->data[0] == '{') {
+        *p = f->data, *len = f->len;
+        return 1;
+    }
+    if (f->len >= 2 && f->data[0] == '[' && f->data[f->len - 1] == ']') {
+        *p = f->data + 1, *len = f->len - 2;
+        return 1;
+    }
+    return 0;
+}
+
+static gun__frame *queue_pop(ws_conn *k)
+{
     gun__frame *f = k->q[k->qhead];
     k->qhead = (k->qhead + 1) % k->qcap;
     k->qlen--;
     k->c.queued_bytes -= f->len;
-    int n = lws_write(wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT);
-    gun__frame_unref(f);
-    if (n < 0)
+    return f;
+}
+
+static int write_one(ws_conn *k, struct lws *wsi)
+{
+    if (!k->qlen)
+        return 0;
+    /* How many of the waiting frames fit in one batch. */
+    size_t n = 0, total = 2;
+    while (n < k->qlen) {
+        const char *p;
+        size_t len;
+        if (!batch_body(k->q[(k->qhead + n) % k->qcap], &p, &len) ||
+            (n && total + len + 1 > COALESCE_MAX))
+            break;
+        total += len + 1;
+        n++;
+    }
+    int rc;
+    char *buf = n > 1 ? gun__malloc(GUN__FRAME_PRE + total) : NULL;
+    if (buf) {
+        char *o = buf + GUN__FRAME_PRE, *start = o;
+        *o++ = '[';
+        for (size_t i = 0; i < n; i++) {
+            gun__frame *f = queue_pop(k);
+            const char *p;
+            size_t len;
+            batch_body(f, &p, &len);
+            if (len) {
+                if (o > start + 1)
+                    *o++ = ',';
+                memcpy(o, p, len);
+                o += len;
+            }
+            gun__frame_unref(f);
+        }
+        *o++ = ']';
+        rc = lws_write(wsi, (unsigned char *)start, (size_t)(o - start), LWS_WRITE_TEXT);
+        gun__free(buf);
+    } else { /* one frame, or no memory to join them: as it is */
+        gun__frame *f = queue_pop(k);
+        rc = lws_write(wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT);
+        gun__frame_unref(f);
+    }
+    if (rc < 0)
         return -1;
     if (k->qlen)
         lws_callback_on_writable(wsi);
