@@ -133,3 +133,38 @@ test('two updates of one key in one frame: the subscriber sees both, in order', 
   // applies HAM and ends on the same value, so pushing every update is safe to prefer.
   assert.strictEqual(seen.gunjs[seen.gunjs.length - 1], 'second');
 });
+
+// Pushes queued for a peer that does not read for a while leave as Gun batch frames
+// ("[a,b,...]", spec §3.10) rather than one frame each; every message still arrives, in order.
+test('a subscriber that falls behind gets its queued pushes joined into batch frames', async () => {
+  const relay = await startRelay();
+  try {
+    const s = await rawPeer(relay.url);
+    const w = await rawPeer(relay.url);
+    const now = Date.now();
+    w.send({ '#': 'seed', put: { slow: { _: { '#': 'slow', '>': { v: now - 10000 } }, v: -1 } } });
+    await w.reply('seed', 5000);
+    s.send({ '#': 'sub', get: { '#': 'slow' } });
+    await s.reply('sub', 5000);
+    s.ws._socket.pause(); // stop reading: the relay's queue for s fills
+    const pad = 'x'.repeat(1000); // 300 kB of pushes: more than the socket buffers take
+    for (let i = 0; i < 300; i++) {
+      w.send({ '#': 'u' + i, put: { slow: { _: { '#': 'slow', '>': { v: now - 5000 + i, pad: now - 5000 + i } }, v: i, pad } } });
+    }
+    await w.reply('u299', 10000);
+    await sleep(200);
+    s.ws._socket.resume();
+    await s.wait((m) => m.put && m.put.slow && m.put.slow.v === 299, 10000, 'last push');
+    const vals = s.msgs.filter((m) => m.put && m.put.slow && !m['@']).map((m) => m.put.slow.v);
+    assert.deepStrictEqual(vals, Array.from({ length: 300 }, (_, i) => i), 'every push, in order');
+    const batched = s.frames.filter((f) => f.startsWith('[')).map((f) => JSON.parse(f).length);
+    // One frame per turn's pushes would be well over 100 frames here (206 measured before
+    // queued frames were joined); joined, the backlog leaves in a few large batches.
+    const pushFrames = s.frames.length - 1;
+    assert.ok(pushFrames <= 100, `queued pushes joined into batches: ${pushFrames} frames, largest batch ${Math.max(0, ...batched)}`);
+    s.close();
+    w.close();
+  } finally {
+    await relay.stop();
+  }
+});
