@@ -189,3 +189,100 @@ Test(ws, send_queue_cap_disconnects_slow_peer, .timeout = 20)
     cr_expect_eq(srv.closes, 1);
     finish(&loop, c, s);
 }
+
+/* Frames queued before the socket is writable leave as one Gun batch: objects as they are,
+ * arrays flattened, "[]" dropped; in order, and never over the 64 KiB batch bound. */
+typedef struct collect {
+    side s;
+    gun__buf all; /* every message's members, comma-joined */
+    int batches;
+} collect;
+
+static void c_frame(void *arg, gun__conn *c, const char *t, size_t n)
+{
+    (void)c;
+    collect *k = arg;
+    k->s.frames++;
+    cr_assert(n <= 64 * 1024 + 2, "a batch of %zu bytes", n);
+    const char *p = t;
+    size_t len = n;
+    if (n >= 2 && t[0] == '[') {
+        k->batches++;
+        p = t + 1, len = n - 2;
+    }
+    if (!len)
+        return;
+    if (k->all.len)
+        gun__buf_addc(&k->all, ',');
+    gun__buf_add(&k->all, p, len);
+}
+
+Test(ws, queued_frames_leave_as_one_batch, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    collect srv;
+    memset(&srv, 0, sizeof srv);
+    gun__buf_init(&srv.all);
+    gun__transport_cbs ccbs = cbs;
+    ccbs.on_frame = c_frame;
+    gun__ws_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.loop = &loop;
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cfg.path = "/gun";
+    cfg.max_frame = 1 << 20;
+    cfg.max_queue = 8 << 20;
+    gun__ws *s = NULL;
+    gun__err e;
+    cr_assert_eq(gun__ws_new(&s, &cfg, &ccbs, &srv, &e), GUN_OK, "%s", e.msg);
+    side cli = {0};
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 8 << 20);
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/gun", gun__ws_port(s));
+    gun__conn *conn;
+    cr_assert_eq(gun__ws_connect(c, url, &conn), GUN_OK);
+    run_until(&loop, &cli.opens, 1, 5000);
+    cr_assert_eq(cli.opens, 1);
+
+    /* 1,000 frames (~60 kB, 1,099 messages) queued in one go: some arrays, one empty. */
+    gun__buf want;
+    gun__buf_init(&want);
+    char text[128];
+    int sent = 0;
+    for (int i = 0; i < 1000; i++) {
+        int n;
+        if (i % 10 == 3)
+            n = snprintf(text, sizeof text, "[{\"#\":\"a%d\"},{\"#\":\"b%d\"}]", i, i);
+        else if (i == 500)
+            n = snprintf(text, sizeof text, "[]");
+        else
+            n = snprintf(text, sizeof text, "{\"#\":\"m%d\",\"pad\":\"%040d\"}", i, i);
+        gun__frame *f = gun__frame_new(text, (size_t)n);
+        cr_assert_eq(gun__conn_send(conn, f), GUN_OK);
+        gun__frame_unref(f);
+        sent++;
+        const char *p = text;
+        size_t len = (size_t)n;
+        if (text[0] == '[')
+            p++, len -= 2;
+        if (len) {
+            if (want.len)
+                gun__buf_addc(&want, ',');
+            gun__buf_add(&want, p, len);
+        }
+    }
+    uint64_t end = gun__mono_ms() + 10000;
+    while (srv.all.len < want.len && gun__mono_ms() < end)
+        uv_run(&loop, UV_RUN_ONCE);
+    cr_assert_eq(srv.all.len, want.len);
+    cr_expect(memcmp(srv.all.p, want.p, want.len) == 0, "messages out of order or changed");
+    cr_expect(srv.s.frames < sent / 10, "%d WebSocket messages for %d frames", srv.s.frames, sent);
+    cr_expect(srv.batches >= 1);
+    gun__buf_free(&want);
+    gun__buf_free(&srv.all);
+    finish(&loop, c, s);
+}
