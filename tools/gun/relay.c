@@ -14,6 +14,10 @@
 #include <sys/time.h>
 #include <time.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "../../src/wire/wire.h"
 #include "cli.h"
 #include "gun.h"
@@ -21,6 +25,7 @@
 /* Seconds between SIGTERM and a forced exit when closing hangs (a store that stopped
  * answering): systemd's default stop timeout is 90 s, so the relay gives up well before. */
 #define RELAY_STOP_SECONDS 10
+#define RELAY_TRIM_SECONDS 30
 
 static const char relay_usage[] =
     "usage: gun relay [options]\n"
@@ -522,8 +527,18 @@ int gun_cli_relay(int argc, char **argv)
 
     int sig = 0;
     for (;;) {
-        if (sigwait(&set, &sig))
+        /* Between signals, every RELAY_TRIM_SECONDS: glibc keeps freed heap pages, so the
+         * peak of a burst (a flood, a big batch) would stay resident through fragmentation;
+         * trimming gives them back and leaves RSS to what is in use. */
+        struct timespec trim = {RELAY_TRIM_SECONDS, 0};
+        sig = sigtimedwait(&set, NULL, &trim);
+        if (sig < 0) {
+#ifdef __GLIBC__
+            if (errno == EAGAIN)
+                malloc_trim(0);
+#endif
             continue;
+        }
         if (sig != SIGHUP)
             break;
         if (log_open(&lg) == 0 && lg.path)
