@@ -27,6 +27,12 @@ const failures = [];
 let running = true;
 
 const rnd = (n) => Math.floor(Math.random() * n);
+// Resident anonymous memory (heap, stacks): RSS without the pages of mapped files. LMDB
+// maps its database, so RSS also counts the store's pages, which grow with the data and
+// with LMDB's copy-on-write; a leak shows in the anonymous part.
+function anonKiB(pid) {
+  return Number(/RssAnon:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
+}
 async function stats(relay) { return (await fetch(`http://127.0.0.1:${relay.port}/stats`)).json(); }
 
 // A raw peer that is opened again if the relay drops it (the garbage peer expects that).
@@ -188,15 +194,16 @@ async function readNode(relay, soul) {
   tasks.push(garbage(relay));
 
   const t0 = Date.now();
-  let rssWarm = 0, rssMax = 0, rssEnd = 0;
+  let rssWarm = 0, rssMax = 0, rssEnd = 0, anonWarm = 0, anonEnd = 0;
   const samples = [];
   while (Date.now() - t0 < SECONDS * 1000) {
     await sleep(5000);
     if (relay.child.exitCode !== null || relay.child.signalCode !== null) { failures.push(`relay died (${relay.child.exitCode ?? relay.child.signalCode})`); break; }
-    const rss = rssKiB(pid);
+    const rss = rssKiB(pid), anon = anonKiB(pid);
     const el = Math.round((Date.now() - t0) / 1000);
-    samples.push([el, rss]);
-    if (!rssWarm && el >= WARMUP) rssWarm = rss;
+    samples.push([el, rss, anon]);
+    if (!rssWarm && el >= WARMUP) rssWarm = rss, anonWarm = anon;
+    anonEnd = anon;
     if (rssWarm) rssMax = Math.max(rssMax, rss);
     rssEnd = rss;
     if (el % 60 < 5) console.log(`soak: ${el} s, RSS ${rss} KiB, puts acked ${c.putAcked}, gets ${c.getAnswered}, pushes ${c.pushes}, churn ${c.churnConns}`);
@@ -224,7 +231,9 @@ async function readNode(relay, soul) {
   fs.rmSync(dir, { recursive: true, force: true });
 
   const growth = rssWarm ? (rssEnd - rssWarm) / rssWarm : 0;
+  const anonGrowth = anonWarm ? (anonEnd - anonWarm) / anonWarm : 0;
   console.log(`soak: RSS start ${rssStart} KiB, after warm-up ${rssWarm} KiB, max ${rssMax} KiB, end ${rssEnd} KiB (${(growth * 100).toFixed(1)}% after warm-up)`);
+  console.log(`soak: anonymous RSS after warm-up ${anonWarm} KiB, end ${anonEnd} KiB (${(anonGrowth * 100).toFixed(1)}%); the rest is mapped files (LMDB's database, libraries)`);
   console.log(`soak: puts ${c.puts} (acked ${c.putAcked}, errors ${c.putErr}, timeouts ${c.putTimeout}), write-once ${c.logAcked}; ` +
     `gets ${c.gets} (answered ${c.getAnswered}, timeouts ${c.getTimeout}); pushes received ${c.pushes}; ` +
     `Gun.js puts acked ${c.gunjsPuts}, on() calls ${c.gunjsSeen}; churn connections ${c.churnConns} (errors ${c.churnErrors}); ` +
@@ -234,7 +243,7 @@ async function readNode(relay, soul) {
     `peers dropped (rate ${st.peers_dropped_rate_total}, slow ${st.peers_dropped_slow_total}), store errors ${st.store_errors_total}`);
   console.log(`soak: ${checked} acknowledged keys read back, ${missing} missing`);
   if (growth > 0.10) failures.push(`RSS grew ${(growth * 100).toFixed(1)}% after warm-up (${rssWarm} -> ${rssEnd} KiB)`);
-  if (process.env.SOAK_SAMPLES || growth > 0.10) console.log(`soak: RSS samples (s, KiB): ${JSON.stringify(samples)}`);
+  if (process.env.SOAK_SAMPLES || growth > 0.10) console.log(`soak: RSS samples (s, RSS KiB, anonymous KiB): ${JSON.stringify(samples)}`);
   if (missing) failures.push(`${missing} acknowledged writes missing`);
   if (!c.putAcked || !c.getAnswered) failures.push('no load went through');
   if (failures.length) {
