@@ -1,4 +1,4 @@
-/* Store handles and the lex matcher every backend shares. */
+/* Store handles, the lex matcher and the record checks every backend shares. */
 #include "store.h"
 
 #include <string.h>
@@ -109,4 +109,21 @@ int gun__lex_above(const gun__lex *lex, gun__str key)
     if (lex->has_lte && gun__utf16_cmp(key.p, key.len, lex->lte.p, lex->lte.len) > 0)
         return 1;
     return 0;
+}
+
+int gun__store_rec_check(const gun__store_rec *r, size_t i, const char *tag, gun__err *e)
+{
+    if (!r->soul.len || !r->soul.p || memchr(r->soul.p, 0, r->soul.len))
+        return gun__fail(e, GUN_EINVAL, "store %s: record %zu: empty soul or NUL in soul", tag, i);
+    if (r->key.len && (!r->key.p || memchr(r->key.p, 0, r->key.len)))
+        return gun__fail(e, GUN_EINVAL, "store %s: record %zu: NUL in key", tag, i);
+    if (!gun__wtf8_canonical(r->soul.p, r->soul.len) ||
+        (r->key.len && !gun__wtf8_canonical(r->key.p, r->key.len)))
+        return gun__fail(e, GUN_EINVAL,
+                         "store %s: record %zu: soul or key is not valid UTF-8/WTF-8", tag, i);
+    if (r->val.t > GUN__V_LINK)
+        return gun__fail(e, GUN_EINVAL, "store %s: record %zu: bad value type", tag, i);
+    if ((r->val.t == GUN__V_STR || r->val.t == GUN__V_LINK) && r->val.s.len && !r->val.s.p)
+        return gun__fail(e, GUN_EINVAL, "store %s: record %zu: value without text", tag, i);
+    return GUN_OK;
 }

@@ -78,6 +78,12 @@ extern const gun__store_ops gun__store_mem_ops;
 extern const gun__store_ops gun__store_lmdb_ops;
 extern const gun__store_ops gun__store_file_ops;
 
+/* The checks every persistent store makes on record i before writing anything: a soul that
+ * is non-empty without NUL, a key without NUL, both canonical WTF-8 (the order and the
+ * on-disk bytes depend on it), a known value type, text where the type needs it. GUN_OK or
+ * GUN_EINVAL, the message naming the store (`tag`) and the record. */
+int gun__store_rec_check(const gun__store_rec *r, size_t i, const char *tag, gun__err *e);
+
 int gun__store_open(gun__store *s, const gun__store_ops *ops, const gun__store_cfg *cfg,
                     gun__err *e);
 void gun__store_close(gun__store *s);

@@ -1162,18 +1162,9 @@ static int fs_souls_locked(void *st, const gun__lex *lex, gun__soul_visit cb, vo
 
 static int rec_check(const gun__store_rec *r, size_t i, gun__err *e)
 {
-    if (!soul_ok(r->soul))
-        return gun__fail(e, GUN_EINVAL, "store file: record %zu: empty soul or NUL in soul", i);
-    if (r->key.len && (!r->key.p || memchr(r->key.p, 0, r->key.len)))
-        return gun__fail(e, GUN_EINVAL, "store file: record %zu: NUL in key", i);
-    if (!gun__wtf8_canonical(r->soul.p, r->soul.len) ||
-        (r->key.len && !gun__wtf8_canonical(r->key.p, r->key.len)))
-        return gun__fail(e, GUN_EINVAL, "store file: record %zu: soul or key is not valid "
-                                        "UTF-8/WTF-8", i);
-    if (r->val.t > GUN__V_LINK)
-        return gun__fail(e, GUN_EINVAL, "store file: record %zu: bad value type", i);
-    if ((r->val.t == GUN__V_STR || r->val.t == GUN__V_LINK) && r->val.s.len && !r->val.s.p)
-        return gun__fail(e, GUN_EINVAL, "store file: record %zu: value without text", i);
+    int rc = gun__store_rec_check(r, i, "file", e);
+    if (rc)
+        return rc;
     if (r->soul.len > 0xFFFFFFF0u || r->key.len > 0xFFFFFFF0u ||
         ((r->val.t == GUN__V_STR || r->val.t == GUN__V_LINK) && r->val.s.len > 0xFFFFFFF0u))
         return gun__fail(e, GUN_EINVAL, "store file: record %zu: soul, key or value over 4 GiB",

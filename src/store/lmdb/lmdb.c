@@ -1195,18 +1195,9 @@ done:
 
 static int rec_check(const gun__store_rec *r, size_t i, gun__err *e)
 {
-    if (!soul_ok(r->soul))
-        return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: empty soul or NUL in soul", i);
-    if (r->key.len && (!r->key.p || memchr(r->key.p, 0, r->key.len)))
-        return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: NUL in key", i);
-    if (!gun__wtf8_canonical(r->soul.p, r->soul.len) ||
-        (r->key.len && !gun__wtf8_canonical(r->key.p, r->key.len)))
-        return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: soul or key is not valid "
-                                        "UTF-8/WTF-8", i);
-    if (r->val.t > GUN__V_LINK)
-        return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: bad value type", i);
-    if ((r->val.t == GUN__V_STR || r->val.t == GUN__V_LINK) && r->val.s.len && !r->val.s.p)
-        return gun__fail(e, GUN_EINVAL, "store lmdb: record %zu: value without text", i);
+    int rc = gun__store_rec_check(r, i, "lmdb", e);
+    if (rc)
+        return rc;
     /* LMDB holds at most 4 GiB - 1 per value (state, type, long composite, payload). */
     size_t most = 0xFFFFFFFFu - 32;
     if (val_payload(&r->val) > most || r->soul.len + r->key.len > most - val_payload(&r->val))
