@@ -376,6 +376,18 @@ void gun__sea_buf_wipe(gun__buf *b)
     gun__buf_free(b);
 }
 
+int gun__sea_give(gun__buf *b, int rc, char **out)
+{
+    if (!rc && b->oom)
+        rc = GUN_ENOMEM;
+    if (rc) {
+        gun__sea_buf_wipe(b);
+        return rc;
+    }
+    *out = gun__buf_take(b);
+    return *out ? GUN_OK : GUN_ENOMEM;
+}
+
 static void wipe_tree(gun__json *j)
 {
     if (!j)

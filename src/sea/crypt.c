@@ -390,18 +390,6 @@ done:
 
 /* ---- public API ---- */
 
-static int give(gun__buf *b, int rc, char **out)
-{
-    if (!rc && b->oom)
-        rc = GUN_ENOMEM;
-    if (rc) {
-        gun__sea_buf_wipe(b);
-        return rc;
-    }
-    *out = gun__buf_take(b);
-    return *out ? GUN_OK : GUN_ENOMEM;
-}
-
 int gun_sea_encrypt(const char *data, const char *key, unsigned flags, char **out)
 {
     if (out)
@@ -410,7 +398,8 @@ int gun_sea_encrypt(const char *data, const char *key, unsigned flags, char **ou
         return GUN_EINVAL;
     gun__buf b;
     gun__buf_init(&b);
-    return give(&b, gun__sea_encrypt(data, strlen(data), key, strlen(key), flags, &b, NULL), out);
+    int rc = gun__sea_encrypt(data, strlen(data), key, strlen(key), flags, &b, NULL);
+    return gun__sea_give(&b, rc, out);
 }
 
 int gun_sea_decrypt(const char *data, const char *key, char **json_out)
@@ -438,7 +427,7 @@ int gun_sea_decrypt(const char *data, const char *key, char **json_out)
         gun__json_write(&b, v, GUN__JSON_JS);
     }
     gun__sea_json_wipe(v);
-    return give(&b, rc, json_out);
+    return gun__sea_give(&b, rc, json_out);
 }
 
 int gun_sea_work(const char *data, const char *salt, const gun_sea_work_opts *opts, char **out)
@@ -450,7 +439,7 @@ int gun_sea_work(const char *data, const char *salt, const gun_sea_work_opts *op
     gun__buf b;
     gun__buf_init(&b);
     int rc = gun__sea_work(data, strlen(data), salt, salt ? strlen(salt) : 0, opts, &b, NULL);
-    return give(&b, rc, out);
+    return gun__sea_give(&b, rc, out);
 }
 
 int gun_sea_secret(const char *their_epub, const gun_sea_pair *mine, char out[44])

@@ -61,6 +61,9 @@ int gun__sea_truthy(const gun__json *v);
 double gun__sea_parse_float(const gun__json *v);
 /* gun__buf_free after wiping the used bytes (OPENSSL_cleanse). */
 void gun__sea_buf_wipe(gun__buf *b);
+/* Ends a public gun_sea_* call that built its result in b: on success (rc GUN_OK and no
+ * allocation failed in b) *out takes b's text; otherwise b is wiped and the error returned. */
+int gun__sea_give(gun__buf *b, int rc, char **out);
 /* gun__json_free after wiping every string and key in the tree. */
 void gun__sea_json_wipe(gun__json *j);
 /* JS ToNumber of a string (StringToNumber): trimmed, "" -> 0, decimal, 0x/0o/0b, Infinity;

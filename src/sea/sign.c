@@ -460,18 +460,6 @@ int gun__sea_soul_pub(const char *soul, size_t len, gun__buf *out)
 
 /* ---- public API ---- */
 
-static int take_out(gun__buf *b, int rc, char **out)
-{
-    if (!rc && b->oom)
-        rc = GUN_ENOMEM;
-    if (rc) {
-        gun__sea_buf_wipe(b);
-        return rc;
-    }
-    *out = gun__buf_take(b);
-    return *out ? GUN_OK : GUN_ENOMEM;
-}
-
 int gun_sea_sign(const char *data, const gun_sea_pair *pair, unsigned flags, char **out)
 {
     if (out)
@@ -480,7 +468,7 @@ int gun_sea_sign(const char *data, const gun_sea_pair *pair, unsigned flags, cha
         return GUN_EINVAL;
     gun__buf b;
     gun__buf_init(&b);
-    return take_out(&b, gun__sea_sign(data, strlen(data), pair, flags, &b, NULL), out);
+    return gun__sea_give(&b, gun__sea_sign(data, strlen(data), pair, flags, &b, NULL), out);
 }
 
 /* JSON of a value for the caller, as JSON.stringify would print what Gun.js returns. */
@@ -491,7 +479,7 @@ static int json_out(gun__json *v, int rc, char **out)
     if (!rc)
         gun__json_write(&b, v, GUN__JSON_JS);
     gun__json_free(v);
-    return take_out(&b, rc, out);
+    return gun__sea_give(&b, rc, out);
 }
 
 int gun_sea_verify(const char *data, const char *pub, unsigned flags, char **json_out_)
@@ -529,7 +517,7 @@ int gun_sea_sign_put(const char *soul, const char *key, const char *value_json, 
         rc = gun__sea_sign_put(soul, strlen(soul), key, strlen(key), v, state, pair, c, &b, NULL);
     gun__json_free(v);
     gun__json_free(c);
-    return take_out(&b, rc, out);
+    return gun__sea_give(&b, rc, out);
 }
 
 int gun_sea_verify_put(const char *soul, const char *key, const char *signed_value, double state,
@@ -563,5 +551,5 @@ int gun_sea_soul_pub(const char *soul, char **pub_out)
         gun__buf_free(&b);
         return GUN_ENOTFOUND;
     }
-    return take_out(&b, GUN_OK, pub_out);
+    return gun__sea_give(&b, GUN_OK, pub_out);
 }
