@@ -1,7 +1,11 @@
 /* Store handles, the lex matcher and the record checks every backend shares. */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int gun__store_open(gun__store *s, const gun__store_ops *ops, const gun__store_cfg *cfg,
                     gun__err *e)
@@ -125,5 +129,69 @@ int gun__store_rec_check(const gun__store_rec *r, size_t i, const char *tag, gun
         return gun__fail(e, GUN_EINVAL, "store %s: record %zu: bad value type", tag, i);
     if ((r->val.t == GUN__V_STR || r->val.t == GUN__V_LINK) && r->val.s.len && !r->val.s.p)
         return gun__fail(e, GUN_EINVAL, "store %s: record %zu: value without text", tag, i);
+    return GUN_OK;
+}
+
+/* fsyncs a directory, so that entries just created in it survive a power loss. */
+int gun__store_fsync_dir(const char *dir)
+{
+    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    int err = fsync(fd) == 0 ? 0 : errno;
+    close(fd);
+    return err;
+}
+
+/* mkdir -p. Errors name the directory and the component that failed. */
+int gun__store_mkdir_p(const char *path, const char *tag, gun__err *e)
+{
+    size_t len = strlen(path);
+    char *p = gun__strndup(path, len);
+    if (!p)
+        return gun__fail(e, GUN_ENOMEM, "store %s: out of memory", tag);
+    for (size_t i = 1; i <= len; i++) {
+        if (i < len && p[i] != '/')
+            continue;
+        if (p[i - 1] == '/')
+            continue;
+        char c = p[i];
+        p[i] = 0;
+        int made = mkdir(p, 0755) == 0;
+        if (!made && errno != EEXIST) {
+            int err = errno;
+            int rc = gun__fail(e, GUN_EIO, "store %s: cannot create data directory '%s' (at '%s'): %s",
+                               tag, path, p, strerror(err));
+            gun__free(p);
+            return rc;
+        }
+        if (made) { /* the new directory's name lives in its parent */
+            char *slash = strrchr(p, '/');
+            int err = 0;
+            if (slash) {
+                char keep = slash[1];
+                slash[1] = 0;
+                err = gun__store_fsync_dir(p);
+                slash[1] = keep;
+            } else {
+                err = gun__store_fsync_dir(".");
+            }
+            if (err) {
+                int rc = gun__fail(e, GUN_EIO, "store %s: cannot sync the parent of '%s': %s",
+                                   tag, p, strerror(err));
+                gun__free(p);
+                return rc;
+            }
+        }
+        p[i] = c;
+    }
+    gun__free(p);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return gun__fail(e, GUN_EIO, "store %s: data directory '%s': %s", tag, path,
+                         strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return gun__fail(e, GUN_EIO, "store %s: data directory '%s' is not a directory", tag,
+                         path);
     return GUN_OK;
 }

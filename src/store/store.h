@@ -83,6 +83,12 @@ extern const gun__store_ops gun__store_file_ops;
  * on-disk bytes depend on it), a known value type, text where the type needs it. GUN_OK or
  * GUN_EINVAL, the message naming the store (`tag`) and the record. */
 int gun__store_rec_check(const gun__store_rec *r, size_t i, const char *tag, gun__err *e);
+/* mkdir -p for a store's data directory, each directory it creates made durable in its
+ * parent (fsync); then checks that path is a directory. GUN_OK, GUN_ENOMEM or GUN_EIO with
+ * a message naming the store (`tag`) and the component that failed. */
+int gun__store_mkdir_p(const char *path, const char *tag, gun__err *e);
+/* fsyncs a directory so that entries just made in it survive a power loss; 0 or errno. */
+int gun__store_fsync_dir(const char *dir);
 
 int gun__store_open(gun__store *s, const gun__store_ops *ops, const gun__store_cfg *cfg,
                     gun__err *e);

@@ -153,67 +153,6 @@ static uint64_t fs_check(const void *data, size_t len)
 }
 
 
-/* fsyncs a directory, so that entries just created in it survive a power loss. */
-static int fsync_dir_path(const char *dir)
-{
-    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int err = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return err;
-}
-
-static int mkdir_p(const char *path, gun__err *e)
-{
-    size_t len = strlen(path);
-    char *p = gun__strndup(path, len);
-    if (!p)
-        return gun__fail(e, GUN_ENOMEM, "store file: out of memory");
-    for (size_t i = 1; i <= len; i++) {
-        if (i < len && p[i] != '/')
-            continue;
-        if (p[i - 1] == '/')
-            continue;
-        char c = p[i];
-        p[i] = 0;
-        int made = mkdir(p, 0755) == 0;
-        if (!made && errno != EEXIST) {
-            int err = errno;
-            int rc = gun__fail(e, GUN_EIO, "store file: cannot create data directory '%s' (at '%s'): %s",
-                               path, p, strerror(err));
-            gun__free(p);
-            return rc;
-        }
-        if (made) { /* the new directory's name lives in its parent */
-            char *slash = strrchr(p, '/');
-            int err = 0;
-            if (slash) {
-                char keep = slash[1];
-                slash[1] = 0;
-                err = fsync_dir_path(p);
-                slash[1] = keep;
-            } else {
-                err = fsync_dir_path(".");
-            }
-            if (err) {
-                int rc = gun__fail(e, GUN_EIO, "store %s: cannot sync the parent of '%s': %s",
-                                   "file", p, strerror(err));
-                gun__free(p);
-                return rc;
-            }
-        }
-        p[i] = c;
-    }
-    gun__free(p);
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return gun__fail(e, GUN_EIO, "store file: data directory '%s': %s", path, strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return gun__fail(e, GUN_EIO, "store file: data directory '%s' is not a directory", path);
-    return GUN_OK;
-}
-
 static int fs_fail(const fs *s, gun__err *e, int err, const char *what, const char *name)
 {
     const char *why = err == ENOSPC ? "no space left on device (disk full)"
@@ -917,7 +856,7 @@ static int fs_open(void **out, const gun__store_cfg *cfg, gun__err *e)
 {
     if (!cfg->path || !cfg->path[0])
         return gun__fail(e, GUN_EINVAL, "store file: no data directory given");
-    int rc = mkdir_p(cfg->path, e);
+    int rc = gun__store_mkdir_p(cfg->path, "file", e);
     if (rc)
         return rc;
     fs *s = gun__calloc(1, sizeof *s);

@@ -78,73 +78,6 @@ typedef struct lm {
 
 static int is_cont(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-/* Next UTF-16 code unit from p[*i..len) (malformed bytes count as U+FFFD, as in
- * gun__utf16_cmp); *pend carries the low half of an astral code point. */
-
-/* fsyncs a directory, so that entries just created in it survive a power loss. */
-static int fsync_dir_path(const char *dir)
-{
-    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int err = fsync(fd) == 0 ? 0 : errno;
-    close(fd);
-    return err;
-}
-
-/* mkdir -p. Errors name the directory and the component that failed. */
-static int mkdir_p(const char *path, const char *tag, gun__err *e)
-{
-    size_t len = strlen(path);
-    char *p = gun__strndup(path, len);
-    if (!p)
-        return gun__fail(e, GUN_ENOMEM, "store %s: out of memory", tag);
-    for (size_t i = 1; i <= len; i++) {
-        if (i < len && p[i] != '/')
-            continue;
-        if (p[i - 1] == '/')
-            continue;
-        char c = p[i];
-        p[i] = 0;
-        int made = mkdir(p, 0755) == 0;
-        if (!made && errno != EEXIST) {
-            int err = errno;
-            int rc = gun__fail(e, GUN_EIO, "store %s: cannot create data directory '%s' (at '%s'): %s",
-                               tag, path, p, strerror(err));
-            gun__free(p);
-            return rc;
-        }
-        if (made) { /* the new directory's name lives in its parent */
-            char *slash = strrchr(p, '/');
-            int err = 0;
-            if (slash) {
-                char keep = slash[1];
-                slash[1] = 0;
-                err = fsync_dir_path(p);
-                slash[1] = keep;
-            } else {
-                err = fsync_dir_path(".");
-            }
-            if (err) {
-                int rc = gun__fail(e, GUN_EIO, "store %s: cannot sync the parent of '%s': %s",
-                                   tag, p, strerror(err));
-                gun__free(p);
-                return rc;
-            }
-        }
-        p[i] = c;
-    }
-    gun__free(p);
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return gun__fail(e, GUN_EIO, "store %s: data directory '%s': %s", tag, path,
-                         strerror(errno));
-    if (!S_ISDIR(sb.st_mode))
-        return gun__fail(e, GUN_EIO, "store %s: data directory '%s' is not a directory", tag,
-                         path);
-    return GUN_OK;
-}
-
 /* Refuses a directory that holds something else (a Gun.js radata folder, a file store,
  * a home directory given by mistake) instead of creating a store beside it. */
 static int check_foreign(const char *path, gun__err *e)
@@ -874,7 +807,7 @@ static int lm_open(void **out, const gun__store_cfg *cfg, gun__err *e)
 {
     if (!cfg->path || !cfg->path[0])
         return gun__fail(e, GUN_EINVAL, "store lmdb: no data directory given");
-    int rc = mkdir_p(cfg->path, "lmdb", e);
+    int rc = gun__store_mkdir_p(cfg->path, "lmdb", e);
     if (rc)
         return rc;
     if ((rc = check_foreign(cfg->path, e)) != GUN_OK)
@@ -937,7 +870,7 @@ static int lm_open(void **out, const gun__store_cfg *cfg, gun__err *e)
         return rc;
     }
     /* LMDB fsyncs its files but not the directory that names them. */
-    int derr = fsync_dir_path(s->path);
+    int derr = gun__store_fsync_dir(s->path);
     if (derr) {
         rc = gun__fail(e, GUN_EIO, "store lmdb: %s: cannot sync the directory: %s", s->path,
                        strerror(derr));
