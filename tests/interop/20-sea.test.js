@@ -201,16 +201,20 @@ test(`encrypt/decrypt both ways, passphrases, pairs and secrets (seed ${SEED})`,
     if (data === undefined || data === null) continue; // SEA.encrypt(null) encrypts "null"; fine, but skip
     const text = typeof data === 'string' ? data : await new Promise((res) => JSON.stringifyAsync(data, (e, t) => res(t)));
     const ctx = `data ${JSON.stringify(data)} key ${JSON.stringify(key)}`;
+    // SEA.decrypt hands the plain text to YSON, which can spin forever on non-JSON text with
+    // a quote (seed 375395377, step 119: '\n#@0😀中\\"é\t\\'); such texts are checked
+    // against JSON.parse only, never decrypted by Gun.js.
+    const unsafe = ysonUnsafe(text);
     // Gun.js encrypts, C decrypts
     const js = await SEA.encrypt(data, key);
-    const want = await SEA.decrypt(js, key);
     const got = await oracle.ok('decrypt', js, key);
-    if (await ysonAgrees(text)) assert.deepStrictEqual(got, viaJSON(want), ctx);
+    if (!unsafe && (await ysonAgrees(text))) assert.deepStrictEqual(got, viaJSON(await SEA.decrypt(js, key)), ctx);
     else assert.deepStrictEqual(got, viaJSON(jsonParse(text)), ctx);
     assert.strictEqual((await oracle.call('decrypt', js, key + 'x')).err, EDECRYPT, ctx);
     // C encrypts, Gun.js decrypts
     const c = await oracle.ok('encrypt', text, key, 0);
     assert.match(c, /^SEA\{"ct":"[A-Za-z0-9+/=]+","iv":"[A-Za-z0-9+/]{20}","s":"[A-Za-z0-9+/]{12}"\}$/);
+    if (unsafe) continue;
     const back = await SEA.decrypt(c, key);
     if (await ysonAgrees(text)) assert.deepStrictEqual(viaJSON(back), got, ctx);
     assert.strictEqual(await SEA.decrypt(c, key + 'x'), undefined, ctx);
