@@ -5,7 +5,7 @@ const assert = require('node:assert');
 const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const WebSocket = require('ws');
-const { startRelay, rawPeer, tmpdir, gunClient, sleep } = require('./lib/harness');
+const { startRelay, rawPeer, tmpdir, gunClient, sleep, until } = require('./lib/harness');
 
 const T0 = 1700000000000;
 
@@ -70,6 +70,9 @@ test('wss: the relay serves TLS with the given certificate and Gun.js clients sy
     // a plain relay dials the TLS one over wss:// and reads through it
     const r2 = await startRelay(['--peers', url, '--tls-insecure-peers']);
     try {
+      // Its dial (TLS handshake included) must be up before it can read through: a GET that
+      // comes first has no peer to go to, and Gun.js's once settles on undefined.
+      await until(async () => (await (await fetch(`http://127.0.0.1:${r2.port}/stats`)).json()).connections >= 1, 15000, 'relay dialed the TLS relay');
       const c3 = gunClient(r2.url);
       const via = await new Promise((resolve) => c3.get('tls').get('secure').once(resolve));
       assert.strictEqual(via, 'yes');
