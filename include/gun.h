@@ -156,6 +156,12 @@ typedef struct gun_opts {
                                         (10000) */
     size_t max_get_reply_bytes;      /* a GET answer bigger than this goes out in chunks
                                         linked by "%", as Gun.js chunks big nodes (1 MiB) */
+    /* Super peer: subscriptions (souls or keys a peer asked for or wrote, which it is then
+     * pushed) held per peer and in all. Gun.js has no "unsubscribe", so a peer's set only
+     * grows until it leaves; past a cap the least recently asked one ends (a later GET of it
+     * subscribes again). */
+    uint32_t max_subs_per_peer;      /* (10000) */
+    uint32_t max_subs;               /* over all peers (1000000) */
     /* Sees every incoming message (its JSON text, lent) after parsing and validation;
      * return nonzero to accept, 0 to drop it (counted, never processed or forwarded).
      * Runs on the loop thread. */

@@ -46,6 +46,8 @@ void gun_opts_init(gun_opts *o)
     o->max_connections_per_ip = 1000;
     o->max_node_keys = 50000;
     o->max_put_keys = 100000;
+    o->max_subs_per_peer = 10000;
+    o->max_subs = 1000000;
     o->msg_rate = 5000;
     o->msg_burst = 10000;
     o->max_get_reply_bytes = (size_t)1 << 20;
@@ -550,6 +552,8 @@ static int open_mesh(gun_t *g, const gun_opts *o)
     mc.max_conns_per_ip = o->max_connections_per_ip;
     mc.max_node_keys = o->max_node_keys;
     mc.max_put_keys = o->max_put_keys;
+    mc.max_subs_per_peer = o->max_subs_per_peer;
+    mc.max_subs = o->max_subs;
     mc.msg_rate = o->msg_rate;
     mc.msg_burst = o->msg_burst;
     mc.max_get_reply = o->max_get_reply_bytes;

@@ -24,12 +24,30 @@
 #define GET_ROUTE_TURN 3 /* AXE asks at most 3 of a soul's known peers per GET turn */
 
 typedef struct peer peer;
+
+/* A subscription (AXE): peer p asked for (or put) soul k, or key k+soul_len+1 of it. Each is
+ * on two lists, its peer's and the mesh's, least recently asked first, so both caps evict
+ * the oldest; idx is its place in its soul's sublist, so leaving costs no search. */
+typedef struct subent subent;
+enum { SUBS_ALL, SUBS_PEER }; /* the two lists */
+struct subent {
+    struct {
+        subent *prev, *next;
+    } l[2];
+    peer *p;
+    size_t idx;
+    size_t soul_len, len;
+    char k[];
+};
+
 struct peer {
     uint64_t serial;
     gun__conn *conn;
     char id[16];  /* our random id for an accepted peer */
     char pid[64]; /* their pid, from dam "?" */
-    gun__map *subs; /* "soul" (whole node) or "soul\0key" -> (void *)1 */
+    gun__map *subs; /* "soul" (whole node) or "soul\0key" -> its subent */
+    subent *sub_head, *sub_tail; /* least recently asked first */
+    size_t nsubs;
     gun__buf batch; /* "[a,b" while batching */
     int batching;
     /* Message rate (accepted peers): a token bucket, and the messages refused since it was
@@ -42,11 +60,12 @@ struct peer {
     peer *next, *prev;
 };
 
-/* One subscriber of a soul. */
+/* One subscriber of a soul, in its soul's sublist. */
 typedef struct sub {
     uint64_t serial;
-    char *key; /* NULL: the whole node */
+    const char *key; /* NULL: the whole node; else in e->k */
     size_t key_len;
+    subent *e;
 } sub;
 
 typedef struct sublist {
@@ -100,6 +119,7 @@ struct gun__mesh {
     atomic_size_t open_peers; /* read from any thread (gun_peer_count) */
     gun__map *by_serial; /* 8-byte serial -> peer */
     gun__map *subs;      /* soul -> sublist */
+    subent *sub_head, *sub_tail; /* every peer's subscriptions, least recently asked first */
     gun__map *reqs;      /* id -> req */
     req *req_head, *req_tail;
     gun__map *outbox_ids; /* id -> outmsg */
@@ -155,13 +175,69 @@ static int peer_open(const peer *p) { return p->conn && p->conn->open; }
 static void sublist_free(void *v)
 {
     sublist *l = v;
-    for (size_t i = 0; i < l->n; i++)
-        gun__free(l->v[i].key);
     gun__free(l->v);
     gun__free(l);
 }
 
-/* Subscribes p to soul (whole when key is NULL). */
+static void sub_append(subent **head, subent **tail, subent *e, int w)
+{
+    e->l[w].prev = *tail;
+    e->l[w].next = NULL;
+    if (*tail)
+        (*tail)->l[w].next = e;
+    else
+        *head = e;
+    *tail = e;
+}
+
+static void sub_unlink(subent **head, subent **tail, subent *e, int w)
+{
+    subent *prev = e->l[w].prev, *next = e->l[w].next;
+    if (prev)
+        prev->l[w].next = next;
+    else
+        *head = next;
+    if (next)
+        next->l[w].prev = prev;
+    else
+        *tail = prev;
+}
+
+/* Moves e to the end of both lists (asked again), or puts it there (new). */
+static void sub_touch(gun__mesh *m, subent *e, int linked)
+{
+    peer *p = e->p;
+    if (linked) {
+        sub_unlink(&m->sub_head, &m->sub_tail, e, SUBS_ALL);
+        sub_unlink(&p->sub_head, &p->sub_tail, e, SUBS_PEER);
+    }
+    sub_append(&m->sub_head, &m->sub_tail, e, SUBS_ALL);
+    sub_append(&p->sub_head, &p->sub_tail, e, SUBS_PEER);
+}
+
+/* Ends one subscription: out of its soul's sublist, its peer's map and both lists. */
+static void sub_drop(gun__mesh *m, subent *e)
+{
+    peer *p = e->p;
+    sublist *l = gun__map_get(m->subs, e->k, e->soul_len);
+    if (l && e->idx < l->n && l->v[e->idx].e == e) {
+        l->v[e->idx] = l->v[--l->n];
+        if (e->idx < l->n)
+            l->v[e->idx].e->idx = e->idx;
+        if (!l->n)
+            sublist_free(gun__map_del(m->subs, e->k, e->soul_len));
+    }
+    gun__map_del(p->subs, e->k, e->len);
+    sub_unlink(&m->sub_head, &m->sub_tail, e, SUBS_ALL);
+    sub_unlink(&p->sub_head, &p->sub_tail, e, SUBS_PEER);
+    p->nsubs--;
+    m->st.subs--;
+    gun__free(e);
+}
+
+/* Subscribes p to soul (whole when key is NULL). Asking again refreshes it; over the
+ * peer's cap or the mesh's, the least recently asked subscription (the peer's own first)
+ * ends: a peer, or all peers, can then hold only so many, and memory stays bounded. */
 static void subscribe(gun__mesh *m, peer *p, gun__str soul, const gun__str *key)
 {
     gun__buf *b = &m->scratch;
@@ -171,10 +247,20 @@ static void subscribe(gun__mesh *m, peer *p, gun__str soul, const gun__str *key)
         gun__buf_addc(b, 0);
         gun__buf_add(b, key->p, key->len);
     }
-    if (b->oom || gun__map_get(p->subs, b->p, b->len))
+    if (b->oom)
         return;
-    if (gun__map_put(p->subs, b->p, b->len, (void *)1, NULL))
+    subent *e = gun__map_get(p->subs, b->p, b->len);
+    if (e) {
+        sub_touch(m, e, 1);
         return;
+    }
+    if (m->cfg.max_subs_per_peer && p->nsubs >= m->cfg.max_subs_per_peer) {
+        sub_drop(m, p->sub_head);
+        m->st.subs_evicted++;
+    } else if (m->cfg.max_subs && m->st.subs >= m->cfg.max_subs) {
+        sub_drop(m, m->sub_head);
+        m->st.subs_evicted++;
+    }
     sublist *l = gun__map_get(m->subs, soul.p, soul.len);
     if (!l) {
         l = gun__calloc(1, sizeof *l);
@@ -187,44 +273,41 @@ static void subscribe(gun__mesh *m, peer *p, gun__str soul, const gun__str *key)
         size_t ncap = l->cap ? l->cap * 2 : 4;
         sub *nv = gun__realloc(l->v, ncap * sizeof *nv);
         if (!nv)
-            return;
+            goto unused;
         l->v = nv, l->cap = ncap;
     }
-    sub *s = &l->v[l->n];
-    s->serial = p->serial;
-    s->key = NULL;
-    s->key_len = 0;
-    if (key) {
-        s->key = gun__strndup(key->p, key->len);
-        if (!s->key)
-            return;
-        s->key_len = key->len;
+    e = gun__malloc(sizeof *e + b->len);
+    if (!e)
+        goto unused;
+    memcpy(e->k, b->p, b->len);
+    e->p = p;
+    e->soul_len = soul.len;
+    e->len = b->len;
+    if (gun__map_put(p->subs, e->k, e->len, e, NULL)) {
+        gun__free(e);
+        goto unused;
     }
-    l->n++;
+    e->idx = l->n;
+    l->v[l->n++] = (sub){p->serial, key ? e->k + soul.len + 1 : NULL, key ? key->len : 0, e};
+    sub_touch(m, e, 0);
+    p->nsubs++;
+    m->st.subs++;
+    return;
+unused:
+    if (!l->n)
+        sublist_free(gun__map_del(m->subs, soul.p, soul.len));
 }
 
 static void unsubscribe_all(gun__mesh *m, peer *p)
 {
-    size_t it = 0;
-    gun__map_ent *e;
-    while ((e = gun__map_next(p->subs, &it))) {
-        size_t soul_len = strnlen(e->key, e->key_len);
-        sublist *l = gun__map_get(m->subs, e->key, soul_len);
-        if (!l)
-            continue;
-        for (size_t i = 0; i < l->n;) {
-            if (l->v[i].serial == p->serial) {
-                gun__free(l->v[i].key);
-                l->v[i] = l->v[--l->n];
-            } else {
-                i++;
-            }
-        }
-        if (!l->n)
-            sublist_free(gun__map_del(m->subs, e->key, soul_len));
+    while (p->sub_head)
+        sub_drop(m, p->sub_head);
+    /* An outgoing peer lives on for its reconnect: its table's slots go now, not then. */
+    gun__map *fresh = gun__map_new();
+    if (fresh) {
+        gun__map_free(p->subs, NULL);
+        p->subs = fresh;
     }
-    gun__map_free(p->subs, NULL);
-    p->subs = gun__map_new();
 }
 
 static peer *peer_new(gun__mesh *m, gun__conn *c)

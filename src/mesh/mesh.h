@@ -32,6 +32,8 @@ typedef struct gun__mesh_cfg {
     uint32_t max_node_keys, max_put_keys; /* keys in one put, per node and in all; 0: no cap */
     uint32_t msg_rate, msg_burst; /* per accepted peer: messages/s and bucket; 0: no limit */
     size_t max_get_reply;     /* GET answers bigger than this are chunked; 0: never */
+    uint32_t max_subs_per_peer, max_subs; /* subscriptions held, per peer and in all; over
+                                             either the least recently asked ends; 0: no cap */
     uint32_t dedup_age_ms, dedup_max;
     uint32_t ack_timeout_ms;  /* client requests */
     size_t outbox_max;        /* bytes of unacknowledged writes kept for peers (offline) */
@@ -78,6 +80,8 @@ typedef struct gun__mesh_stats {
     uint64_t too_deep, too_many_keys, conns_refused_max, conns_refused_ip;
     uint64_t rate_limited, rate_disconnects, slow_dropped, get_replies_chunked, get_chunks;
     uint64_t repairs; /* puts sent back to a peer whose GET reply was older than our data */
+    uint64_t subs;          /* subscriptions held now (a gauge) */
+    uint64_t subs_evicted;  /* subscriptions ended by max_subs_per_peer / max_subs */
 } gun__mesh_stats;
 const gun__mesh_stats *gun__mesh_get_stats(const gun__mesh *m);
 

@@ -97,6 +97,11 @@ static size_t collect(gun_t *g, metric *out, size_t max)
     M("get_reply_chunks_total", "chunks sent for split GET answers", "counter", st->get_chunks);
     M("repairs_total", "newer data sent back to a peer whose GET reply was stale", "counter",
       st->repairs);
+    M("subscriptions", "subscriptions held (souls or keys peers asked for or wrote)", "gauge",
+      st->subs);
+    M("subscriptions_evicted_total",
+      "subscriptions ended by max-subs-per-peer / max-subs (least recently asked first)", "counter",
+      st->subs_evicted);
     M("gets_total", "get messages served", "counter", st->gets);
     M("gets_forwarded_total", "gets forwarded to other peers", "counter", st->gets_forwarded);
     M("acks_routed_total", "replies routed to the peer that asked", "counter", st->acks_routed);

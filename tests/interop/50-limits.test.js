@@ -263,6 +263,90 @@ test('send queue: a subscriber that stops reading is dropped and counted; a read
   }
 });
 
+// Asks p for soul and waits for the answer (data or not found): p is then subscribed to it.
+async function subscribeTo(p, soul) {
+  const id = 'sg' + (++seq);
+  p.send({ '#': id, get: { '#': soul } });
+  await p.reply(id, 10000);
+}
+
+// Writes soul.v over w and returns the ack; its value is unique to the call.
+async function writeV(w, soul) {
+  const n = ++seq;
+  w.send({ '#': 'sw' + n, put: { [soul]: { _: { '#': soul, '>': { v: T0 + n } }, v: 'v' + n } } });
+  assert.strictEqual((await w.reply('sw' + n, 10000)).ok, true);
+  return 'v' + n;
+}
+
+const pushed = (p, soul, v) => p.msgs.some((m) => m.put && m.put[soul] && m.put[soul].v === v);
+
+test('subscriptions per peer: past the cap the least recently asked ends; a GET renews it', { timeout: 60000 }, async () => {
+  const relay = await startRelay(['--max-subs-per-peer', '4']);
+  try {
+    const by = await rawPeer(relay.ws);
+    const p = await rawPeer(relay.ws);
+    const w = await rawPeer(relay.ws);
+    await subscribeTo(by, 'cap-by');
+    for (const s of ['cap-a', 'cap-b', 'cap-c', 'cap-d']) await subscribeTo(p, s);
+    await subscribeTo(p, 'cap-a');            // asked again: now the newest
+    assert.strictEqual((await stats(relay)).subscriptions_evicted_total, 0);
+    await subscribeTo(p, 'cap-e');            // fifth: cap-b, the least recently asked, ends
+    const s = await statReaches(relay, 'subscriptions_evicted_total', 1);
+    assert.strictEqual(s.subscriptions_evicted_total, 1);
+    assert.strictEqual(s.subscriptions, 5, 'four of p, one of the bystander');
+    assert.strictEqual(await metric(relay, 'subscriptions_evicted_total'), 1);
+    const vb = await writeV(w, 'cap-b');
+    const va = await writeV(w, 'cap-a');
+    const ve = await writeV(w, 'cap-e');
+    const vby = await writeV(w, 'cap-by');
+    await p.wait((m) => m.put && m.put['cap-e'] && m.put['cap-e'].v === ve, 5000, 'push of cap-e');
+    await p.wait((m) => m.put && m.put['cap-a'] && m.put['cap-a'].v === va, 5000, 'push of renewed cap-a');
+    await by.wait((m) => m.put && m.put['cap-by'] && m.put['cap-by'].v === vby, 5000, 'bystander push');
+    await sleep(300);
+    assert.ok(!pushed(p, 'cap-b', vb), 'no push of the evicted cap-b');
+    // asking for it again subscribes again (evicting the next oldest, cap-c)
+    await subscribeTo(p, 'cap-b');
+    const vb2 = await writeV(w, 'cap-b');
+    await p.wait((m) => m.put && m.put['cap-b'] && m.put['cap-b'].v === vb2, 5000, 'push after re-GET');
+    assert.strictEqual((await stats(relay)).subscriptions_evicted_total, 2);
+    await bystanderWorks(by, 'after evictions');
+    // a peer's subscriptions end with its connection
+    p.close();
+    await until(async () => (await stats(relay)).subscriptions <= 2, 10000, 'subscriptions of a closed peer released');
+    by.close(); w.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
+test('subscriptions in all: past --max-subs the least recently asked of any peer ends', { timeout: 60000 }, async () => {
+  const relay = await startRelay(['--max-subs', '3']);
+  try {
+    const a = await rawPeer(relay.ws);
+    const b = await rawPeer(relay.ws);
+    const w = await rawPeer(relay.ws);
+    await subscribeTo(a, 'all-1');
+    await subscribeTo(b, 'all-2');
+    await subscribeTo(a, 'all-3');
+    await subscribeTo(b, 'all-4');           // a's all-1 is the oldest of all
+    const s = await statReaches(relay, 'subscriptions_evicted_total', 1);
+    assert.strictEqual(s.subscriptions, 3);
+    const v1 = await writeV(w, 'all-1');
+    const v2 = await writeV(w, 'all-2');
+    await b.wait((m) => m.put && m.put['all-2'] && m.put['all-2'].v === v2, 5000, 'push of all-2');
+    await sleep(300);
+    assert.ok(!pushed(a, 'all-1', v1), 'no push of the evicted all-1');
+    // a writer's puts do not subscribe it (GETs do): still a's all-3 and b's all-2, all-4
+    assert.strictEqual((await stats(relay)).subscriptions, 3);
+    assert.strictEqual((await stats(relay)).subscriptions_evicted_total, 1);
+    const v3 = await writeV(w, 'all-3');
+    await a.wait((m) => m.put && m.put['all-3'] && m.put['all-3'].v === v3, 5000, 'push of all-3');
+    a.close(); b.close(); w.close();
+  } finally {
+    await relay.stop();
+  }
+});
+
 // Puts a node of n keys (values of `size` chars) in puts of 50 keys.
 async function putBigNode(p, soul, n, size) {
   for (let from = 0; from < n; from += 50) {

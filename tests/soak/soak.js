@@ -1,7 +1,8 @@
 'use strict';
 // make soak: SOAK_SECONDS (default 600) of mixed load on one relay (LMDB store):
 //   writers  4 raw peers overwriting a fixed set of 4,000 keys, plus a log of write-once keys
-//   readers  4 raw peers asking for whole nodes and single keys
+//   readers  4 raw peers asking for whole nodes and single keys (past the relay's
+//            --max-subs-per-peer of 500, so its subscription eviction runs all along)
 //   subs     20 raw peers subscribed to the writers' souls, 2 Gun.js clients with on() and put()
 //   churn    30 clients connecting, subscribing and leaving in a loop
 //   garbage  malformed JSON, frames over the cap, deep nesting, wrong types, a burst past the
@@ -177,8 +178,12 @@ async function readNode(relay, soul) {
   const dir = tmpdir('gun-soak-');
   // A lower message rate than the default, so that the garbage peer's bursts cross it
   // without each burst being a memory event of its own; every other peer stays well under.
+  // A low cap on subscriptions per peer: the readers ask for ~4,000 different souls and keys
+  // each, which the relay would hold for as long as they stay connected (a heap profile
+  // showed that working set still filling at the end of a 10-minute run); with the cap it
+  // is full within the warm-up and the readers keep crossing it (eviction under load).
   const relay = await startRelay(['--store', 'lmdb', '--data', dir, '--log-level', 'warn',
-    '--msg-rate', '500', '--msg-burst', '1000']);
+    '--msg-rate', '500', '--msg-burst', '1000', '--max-subs-per-peer', '500']);
   const pid = relay.child.pid;
   const rssStart = rssKiB(pid);
   console.log(`soak: ${SECONDS} s (warm-up ${WARMUP} s) on relay pid ${pid}, port ${relay.port}; RSS at start ${rssStart} KiB`);
@@ -241,6 +246,7 @@ async function readNode(relay, soul) {
   console.log(`soak: relay counters: bad JSON ${st.frames_rejected_json_total}, too big ${st.frames_rejected_too_big_total}, ` +
     `too deep ${st.frames_rejected_depth_total}, invalid puts ${st.puts_rejected_invalid_total}, rate-dropped ${st.messages_dropped_rate_total}, ` +
     `peers dropped (rate ${st.peers_dropped_rate_total}, slow ${st.peers_dropped_slow_total}), store errors ${st.store_errors_total}`);
+  console.log(`soak: subscriptions held at the end ${st.subscriptions}, ended by the cap ${st.subscriptions_evicted_total}`);
   console.log(`soak: ${checked} acknowledged keys read back, ${missing} missing`);
   if (growth > 0.10) failures.push(`RSS grew ${(growth * 100).toFixed(1)}% after warm-up (${rssWarm} -> ${rssEnd} KiB)`);
   if (process.env.SOAK_SAMPLES || growth > 0.10) console.log(`soak: RSS samples (s, RSS KiB, anonymous KiB): ${JSON.stringify(samples)}`);

@@ -54,6 +54,10 @@ static const char relay_usage[] =
     "                       50000)\n"
     "  --max-put-keys N     keys of all nodes in one put; 0: no cap (GUN_MAX_PUT_KEYS,\n"
     "                       100000)\n"
+    "  --max-subs-per-peer N  souls or keys one peer is subscribed to (pushed); past it\n"
+    "                       the least recently asked ends; 0: no cap (GUN_MAX_SUBS_PER_PEER,\n"
+    "                       10000)\n"
+    "  --max-subs N         subscriptions over all peers; 0: no cap (GUN_MAX_SUBS, 1000000)\n"
     "  --max-connections-per-ip N  connections from one address; 0: no cap\n"
     "                       (GUN_MAX_CONNECTIONS_PER_IP, 1000)\n"
     "  --msg-rate N         messages per second from one connected peer; 0: no limit\n"
@@ -120,6 +124,8 @@ static const relay_opt relay_opts[] = {
     {"--max-depth", "GUN_MAX_DEPTH", OPT_OTHER, 0, 0, 0},
     {"--max-node-keys", "GUN_MAX_NODE_KEYS", OPT_OTHER, 0, 0, 0},
     {"--max-put-keys", "GUN_MAX_PUT_KEYS", OPT_OTHER, 0, 0, 0},
+    {"--max-subs-per-peer", "GUN_MAX_SUBS_PER_PEER", OPT_OTHER, 0, 0, 0},
+    {"--max-subs", "GUN_MAX_SUBS", OPT_OTHER, 0, 0, 0},
     {"--max-connections-per-ip", "GUN_MAX_CONNECTIONS_PER_IP", OPT_OTHER, 0, 0, 0},
     {"--msg-rate", "GUN_MSG_RATE", OPT_OTHER, 0, 0, 0},
     {"--msg-burst", "GUN_MSG_BURST", OPT_OTHER, 0, 0, 0},
@@ -188,6 +194,10 @@ static int apply_limit(gun_opts *l, const char *f, const char *v)
         l->max_node_keys = (uint32_t)n;
     else if (!strcmp(f, "--max-put-keys"))
         l->max_put_keys = (uint32_t)n;
+    else if (!strcmp(f, "--max-subs-per-peer"))
+        l->max_subs_per_peer = (uint32_t)n;
+    else if (!strcmp(f, "--max-subs"))
+        l->max_subs = (uint32_t)n;
     else if (!strcmp(f, "--max-connections-per-ip"))
         l->max_connections_per_ip = (uint32_t)n;
     else if (!strcmp(f, "--msg-rate"))
@@ -501,6 +511,8 @@ int gun_cli_relay(int argc, char **argv)
     o.max_node_keys = c.lim.max_node_keys;
     o.max_put_keys = c.lim.max_put_keys;
     o.max_connections_per_ip = c.lim.max_connections_per_ip;
+    o.max_subs_per_peer = c.lim.max_subs_per_peer;
+    o.max_subs = c.lim.max_subs;
     o.msg_rate = c.lim.msg_rate;
     o.msg_burst = c.lim.msg_burst;
     o.max_queue_bytes = c.lim.max_queue_bytes;
