@@ -1445,7 +1445,7 @@ static void handle_get(gun__mesh *m, peer *p, gun__msg *msg)
     const gun__json *jp = gun__json_obj_getc(msg->get, "%");
     if (jp && jp->t == GUN__J_NUM && jp->u.n <= 100000)
         c.budget = jp->u.n;
-    gun__random_id(c.id, 9);
+    gun__idgen_next(&m->ids, c.id, 9);
     int rc = chunk_walk(&c, jk);
     chunker_done(&c);
     if (rc) {

@@ -137,7 +137,7 @@ test('two updates of one key in one frame: the subscriber sees both, in order', 
 // Pushes queued for a peer that does not read for a while leave as Gun batch frames
 // ("[a,b,...]", spec §3.10) rather than one frame each; every message still arrives, in order.
 test('a subscriber that falls behind gets every push, in order, in batch frames', async () => {
-  const relay = await startRelay();
+  const relay = await startRelay(['--max-queue', '32M']);
   try {
     const s = await rawPeer(relay.url);
     const w = await rawPeer(relay.url);
@@ -147,7 +147,10 @@ test('a subscriber that falls behind gets every push, in order, in batch frames'
     s.send({ '#': 'sub', get: { '#': 'slow' } });
     await s.reply('sub', 5000);
     s.ws._socket.pause(); // stop reading: the relay's queue for s fills
-    const pad = 'x'.repeat(1000); // 300 kB of pushes: more than the socket buffers take
+    // 9.6 MB of pushes: more than the kernel's socket buffers take (the relay sends each
+    // frame whole, so only a full socket makes its queue, and the joining, start); the
+    // queue cap is raised so that the paused subscriber is not dropped as too slow
+    const pad = 'x'.repeat(32000);
     for (let i = 0; i < 300; i++) {
       w.send({ '#': 'u' + i, put: { slow: { _: { '#': 'slow', '>': { v: now - 5000 + i, pad: now - 5000 + i } }, v: i, pad } } });
     }

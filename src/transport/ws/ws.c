@@ -751,9 +751,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* rx_buffer_size bounds both the read chunk and per-connection memory: 4096 cost ~3 kB more
  * per idle connection than 1024 (bench conns, docs/performance.md). Larger frames arrive in
- * several pieces and are joined in ws_conn.rx. */
+ * several pieces and are joined in ws_conn.rx. tx_packet_size must be set apart: at 0 lws
+ * caps each send() at rx_buffer_size and sends the rest from later WRITEABLE turns, which
+ * made a 64 KiB batch cost 64 syscalls and loop turns (coldget: 12 sends per reply frame).
+ * It is a cap on one send(), not a buffer: it costs no memory per connection. */
+#define TX_PACKET_MAX (1u << 20)
 static const struct lws_protocols protocols[] = {
-    {"gun", callback, 0, 1024, 0, NULL, 0},
+    {"gun", callback, 0, 1024, 0, NULL, TX_PACKET_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
