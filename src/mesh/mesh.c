@@ -691,38 +691,56 @@ static int chunk_room(const gun__mesh *m, const peer *p)
     return q == 0 || q + m->cfg.max_get_reply <= m->cfg.max_queue / 2;
 }
 
-/* Sends the chunk built so far; next_id links it to the one that follows (NULL: last). */
+/* Sends the chunk built so far; next_id links it to the one that follows (NULL: last).
+ * The reply is written by hand around the text of its put graph, which is also what `##`
+ * hashes, so the graph is written once (a hash walk and then the frame's walk over the
+ * same tree were 5% and 11% of the relay under coldget). The envelope's keys come in the
+ * order frame_of's sorted writer gives them: # ## % @ put. */
 static void chunk_emit(chunker *c, const char *next_id)
 {
     gun__mesh *m = c->m;
-    gun__json *g = gun__json_obj(), *o = new_msg(m);
     gun__json *node = c->node;
     c->node = NULL;
-    if (!g || !o || gun__json_obj_set(g, c->soul.p, c->soul.len, node)) {
-        if (g)
-            gun__json_free(node);
-        gun__json_free(g), gun__json_free(o);
+    gun__buf *put = &c->tmp, *b = &m->scratch;
+    gun__buf_reset(put);
+    gun__buf_addc(put, '{');
+    gun__json_write_str(put, c->soul.p, c->soul.len);
+    gun__buf_addc(put, ':');
+    gun__json_write(put, node, GUN__JSON_SORTED);
+    gun__buf_addc(put, '}');
+    gun__json_free(node);
+    if (put->oom) {
         c->err = GUN_ENOMEM;
         return;
     }
-    int32_t h = gun__put_hash(g);
-    int rc = set_str(o, "#", c->id, strlen(c->id));
-    if (!rc)
-        rc = set_str(o, "@", c->to.p, c->to.len);
-    if (!rc)
-        rc = gun__json_obj_set(o, "##", 2, gun__json_num(h));
-    if (!rc && next_id)
-        rc = set_str(o, "%", next_id, strlen(next_id));
-    if (!rc)
-        rc = gun__json_obj_set(o, "put", 3, g);
-    else
-        gun__json_free(g);
-    peer *p = peer_by_serial(m, c->serial);
-    if (rc)
+    /* Its `#` is c->id: the id the previous chunk's `%` named (the first's is its own). */
+    size_t idlen = strlen(c->id);
+    int32_t h = gun__hash_utf16(put->p, put->len, 0);
+    char num[16];
+    gun__buf_reset(b);
+    gun__buf_add(b, "{\"#\":", 5);
+    gun__json_write_str(b, c->id, idlen);
+    gun__buf_add(b, ",\"##\":", 6);
+    gun__buf_add(b, num, (size_t)snprintf(num, sizeof num, "%d", (int)h));
+    if (next_id) {
+        gun__buf_add(b, ",\"%\":", 5);
+        gun__json_write_str(b, next_id, strlen(next_id));
+    }
+    gun__buf_add(b, ",\"@\":", 5);
+    gun__json_write_str(b, c->to.p, c->to.len);
+    gun__buf_add(b, ",\"put\":", 7);
+    gun__buf_add(b, put->p, put->len);
+    gun__buf_addc(b, '}');
+    gun__frame *f = b->oom ? NULL : gun__frame_new(b->p, b->len);
+    if (!f) {
         c->err = GUN_ENOMEM;
-    else if (p && !(c->has_hash && c->hash == h))
-        send_obj(m, p, o);
-    gun__json_free(o);
+        return;
+    }
+    gun__dedup_track(m->dup, (gun__str){c->id, idlen}, gun__mono_ms());
+    peer *p = peer_by_serial(m, c->serial);
+    if (p && !(c->has_hash && c->hash == h))
+        send_frame(m, p, f);
+    gun__frame_unref(f);
     if (next_id && !c->sent)
         m->st.get_replies_chunked++;
     if (next_id || c->sent)
