@@ -764,13 +764,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 /* rx_buffer_size is lws's per-connection receive buffer (every open connection holds one)
- * and the most it hands to one RECEIVE callback: 4096 cost ~3 kB more per idle connection
- * than 1024, 1024 ~0.5 kB more than 512 (bench conns, docs/performance.md). 512 holds a
- * greeting, a GET, an ack or a small put whole; larger messages arrive in pieces and are
- * joined in ws_conn.rx (deliver). tx_packet_size keeps sends as they were: left at 0, lws
- * would cut every send() to rx_buffer_size. */
+ * and the most it reads or hands to one RECEIVE callback: 4096 cost ~3 kB more per idle
+ * connection than 1024, 1024 ~0.5 kB more than 512 (bench conns, docs/performance.md). 512
+ * holds a greeting, a GET, an ack or a small put whole; larger messages arrive in pieces and
+ * are joined in ws_conn.rx (deliver). With tx_packet_size 0 lws also cuts each send() at
+ * rx_buffer_size; a tx_packet_size above rx_buffer_size made lws 4.1 take whole writes from a
+ * stalled peer's queue, so frames no longer waited in ours (tests/interop/10, "falls
+ * behind"). */
 static const struct lws_protocols protocols[] = {
-    {"gun", callback, 0, 512, 0, NULL, 1024},
+    {"gun", callback, 0, 512, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
