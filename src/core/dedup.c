@@ -1,7 +1,12 @@
 /* Message-id dedup (spec §3.3, src/dup.js): an id is "seen" for age ms after its last
  * sighting. A seeded hash table finds ids in O(1); an intrusive list kept in order of
  * last sighting (a refresh moves the entry to the tail) makes expiry and the cap's
- * eviction pop from the head in O(1) each. */
+ * eviction pop from the head in O(1) each.
+ *
+ * An entry is one allocation kept small: a relay tracks every message id of the last 9 s
+ * (six per connection that greets and GETs), and 40 bytes of header put a 9-16 byte id in a
+ * 64-byte malloc chunk where 56 took 80 (bench conns, docs/performance.md). So the hash is
+ * not stored (recomputed on a removal or a resize) and the time is kept in 32 bits. */
 #include "core.h"
 
 #include <string.h>
@@ -13,10 +18,9 @@ typedef struct dlink {
 typedef struct dent {
     dlink l;            /* first: a dlink * of an entry is its dent * */
     struct dent *hnext; /* bucket chain */
-    uint64_t h;
-    uint64_t was; /* last sighting, ms */
     uint64_t via; /* the peer it first came from (opaque serial), 0 = none recorded */
-    size_t len;
+    uint32_t was; /* last sighting, ms, low 32 bits (see expired) */
+    uint32_t len;
     char id[];
 } dent;
 
@@ -84,12 +88,17 @@ static dent *oldest(gun__dedup *d)
     return d->head.next == &d->head ? NULL : (dent *)d->head.next;
 }
 
+static uint64_t hash_of(const gun__dedup *d, const char *p, size_t len)
+{
+    return gun__hash64(p ? p : "", len, d->key);
+}
+
 static dent **find_slot(const gun__dedup *d, gun__str id, uint64_t h)
 {
     dent **pp = &d->tab[h & (d->nb - 1)];
     while (*pp) {
         dent *x = *pp;
-        if (x->h == h && x->len == id.len && (id.len == 0 || memcmp(x->id, id.p, id.len) == 0))
+        if (x->len == id.len && (id.len == 0 || memcmp(x->id, id.p, id.len) == 0))
             return pp;
         pp = &x->hnext;
     }
@@ -98,7 +107,7 @@ static dent **find_slot(const gun__dedup *d, gun__str id, uint64_t h)
 
 static void remove_entry(gun__dedup *d, dent *x)
 {
-    dent **pp = &d->tab[x->h & (d->nb - 1)];
+    dent **pp = &d->tab[hash_of(d, x->id, x->len) & (d->nb - 1)];
     while (*pp != x)
         pp = &(*pp)->hnext;
     *pp = x->hnext;
@@ -107,9 +116,13 @@ static void remove_entry(gun__dedup *d, dent *x)
     gun__free(x);
 }
 
+/* The difference of the low 32 bits, signed: right while sightings are less than 24 days
+ * apart (expiry runs every second), and a clock read earlier than the sighting is, as
+ * before, not past it. */
 static int expired(const gun__dedup *d, const dent *x, uint64_t now)
 {
-    return now >= x->was && now - x->was >= d->age;
+    int32_t since = (int32_t)((uint32_t)now - x->was);
+    return since >= 0 && (uint32_t)since >= d->age;
 }
 
 /* Doubling is optional: when it cannot allocate, chains just get longer. */
@@ -123,8 +136,9 @@ static void grow(gun__dedup *d)
         dent *x = d->tab[i];
         while (x) {
             dent *nx = x->hnext;
-            x->hnext = tab[x->h & (nb - 1)];
-            tab[x->h & (nb - 1)] = x;
+            uint64_t h = hash_of(d, x->id, x->len);
+            x->hnext = tab[h & (nb - 1)];
+            tab[h & (nb - 1)] = x;
             x = nx;
         }
     }
@@ -135,7 +149,7 @@ static void grow(gun__dedup *d)
 
 int gun__dedup_check(gun__dedup *d, gun__str id, uint64_t now_ms)
 {
-    uint64_t h = gun__hash64(id.p ? id.p : "", id.len, d->key);
+    uint64_t h = hash_of(d, id.p, id.len);
     dent *x = *find_slot(d, id, h);
     if (!x)
         return 0;
@@ -143,7 +157,7 @@ int gun__dedup_check(gun__dedup *d, gun__str id, uint64_t now_ms)
         remove_entry(d, x);
         return 0;
     }
-    x->was = now_ms; /* dup.check re-tracks: each sighting restarts the window */
+    x->was = (uint32_t)now_ms; /* dup.check re-tracks: each sighting restarts the window */
     list_unlink(x);
     list_append(d, x);
     return 1;
@@ -156,28 +170,27 @@ int gun__dedup_track(gun__dedup *d, gun__str id, uint64_t now_ms)
 
 int gun__dedup_track_via(gun__dedup *d, gun__str id, uint64_t via, uint64_t now_ms)
 {
-    uint64_t h = gun__hash64(id.p ? id.p : "", id.len, d->key);
+    uint64_t h = hash_of(d, id.p, id.len);
     dent **pp = find_slot(d, id, h);
     if (*pp) {
         dent *x = *pp;
         if (expired(d, x, now_ms))
             x->via = 0; /* a new sighting after the window: an old route means nothing */
-        x->was = now_ms;
+        x->was = (uint32_t)now_ms;
         if (!x->via)
             x->via = via; /* Gun.js sets dup.s[id].via once, on the first hearing */
         list_unlink(x);
         list_append(d, x);
         return GUN_OK;
     }
-    if (id.len > SIZE_MAX - sizeof(dent))
+    if (id.len > UINT32_MAX)
         return GUN_ENOMEM;
     dent *x = gun__malloc(sizeof *x + id.len);
     if (!x)
         return GUN_ENOMEM;
-    x->h = h;
-    x->was = now_ms;
+    x->was = (uint32_t)now_ms;
     x->via = via;
-    x->len = id.len;
+    x->len = (uint32_t)id.len;
     if (id.len)
         memcpy(x->id, id.p, id.len);
     x->hnext = NULL;
@@ -193,7 +206,7 @@ int gun__dedup_track_via(gun__dedup *d, gun__str id, uint64_t via, uint64_t now_
 
 uint64_t gun__dedup_via(const gun__dedup *d, gun__str id, uint64_t now_ms)
 {
-    uint64_t h = gun__hash64(id.p ? id.p : "", id.len, d->key);
+    uint64_t h = hash_of(d, id.p, id.len);
     const dent *x = *find_slot(d, id, h);
     return x && !expired(d, x, now_ms) ? x->via : 0;
 }

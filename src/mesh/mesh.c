@@ -48,7 +48,8 @@ struct peer {
     gun__map *subs; /* "soul" (whole node) or "soul\0key" -> its subent */
     subent *sub_head, *sub_tail; /* least recently asked first */
     size_t nsubs;
-    gun__buf batch; /* "[a,b" while batching */
+    gun__buf batch; /* "[a,b" while batching; empty (often never allocated) until a second
+                       message of the loop turn joins the first */
     int batching;
     /* Message rate (accepted peers): a token bucket, and the messages refused since it was
      * last full; `closing` once the peer is being dropped (the rest of its frame is not
@@ -417,9 +418,9 @@ static void send_frame(gun__mesh *m, peer *p, gun__frame *f)
     if (!peer_open(p))
         return;
     if (p->batching) {
-        if (p->batch.len + f->len + 1 <= m->cfg.pack) {
-            if (p->batch.len > 1)
-                gun__buf_addc(&p->batch, ',');
+        /* An empty batch counts as its "[" (the frame's "]" is the + 1). */
+        if ((p->batch.len ? p->batch.len : 1) + f->len + 1 <= m->cfg.pack) {
+            gun__buf_addc(&p->batch, p->batch.len ? ',' : '[');
             gun__buf_add(&p->batch, f->data, f->len);
             if (!p->batch.oom)
                 return;
@@ -429,7 +430,6 @@ static void send_frame(gun__mesh *m, peer *p, gun__frame *f)
     send_now(m, p, f);
     p->batching = 1;
     gun__buf_reset(&p->batch);
-    gun__buf_addc(&p->batch, '[');
     if (!uv_is_active((uv_handle_t *)&m->flush))
         uv_check_start(&m->flush, flush_all_cb);
 }

@@ -17,7 +17,7 @@ gun__map *gun__map_new(void)
     gun__map *m = gun__calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->cap = 4; /* many maps stay tiny (one per peer): grow on demand */
+    m->cap = 2; /* many maps stay tiny (a peer's subscriptions, often one): grow on demand */
     gun__hash_seed(m->key);
     m->slots = gun__calloc(m->cap, sizeof *m->slots);
     if (!m->slots) {

@@ -176,3 +176,19 @@ Test(dedup, via_routes_replies)
     cr_expect_eq(gun__dedup_via(d, S("own"), 20001), 4);
     gun__dedup_free(d);
 }
+
+/* Sightings keep the low 32 bits of the clock: the window is right across a wrap of them,
+ * and a clock read earlier than the sighting still does not expire it. */
+Test(dedup, window_across_a_32_bit_wrap)
+{
+    gun__dedup *d = gun__dedup_new(9000, 0);
+    uint64_t t = (1ull << 32) - 4000; /* 4 s before the low bits wrap */
+    cr_assert_eq(gun__dedup_track(d, S("w"), t), GUN_OK);
+    cr_expect_eq(gun__dedup_check(d, S("w"), t + 8999), 1);
+    cr_expect_eq(gun__dedup_expire(d, t + 8999 + 8999), 1);
+    cr_expect_eq(gun__dedup_check(d, S("w"), t + 8999 + 9000), 0);
+    gun__dedup_track(d, S("x"), t);
+    cr_expect_eq(gun__dedup_check(d, S("x"), t - 1000), 1);
+    cr_expect_eq(gun__dedup_expire(d, t - 1000), 1);
+    gun__dedup_free(d);
+}

@@ -58,7 +58,8 @@ static void run_until(uv_loop_t *loop, int *flag, int want, int ms)
 static uv_timer_t tick;
 static void tick_cb(uv_timer_t *t) { (void)t; }
 
-static gun__ws *mk(uv_loop_t *loop, int port, side *s, size_t max_frame, size_t max_queue)
+static gun__ws *mk_with(uv_loop_t *loop, int port, const gun__transport_cbs *cb, void *arg,
+                        size_t max_frame, size_t max_queue)
 {
     gun__ws_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -70,8 +71,25 @@ static gun__ws *mk(uv_loop_t *loop, int port, side *s, size_t max_frame, size_t 
     cfg.max_queue = max_queue;
     gun__ws *w = NULL;
     gun__err e;
-    cr_assert_eq(gun__ws_new(&w, &cfg, &cbs, s, &e), GUN_OK, "%s", e.msg);
+    cr_assert_eq(gun__ws_new(&w, &cfg, cb, arg, &e), GUN_OK, "%s", e.msg);
     return w;
+}
+
+static gun__ws *mk(uv_loop_t *loop, int port, side *s, size_t max_frame, size_t max_queue)
+{
+    return mk_with(loop, port, &cbs, s, max_frame, max_queue);
+}
+
+/* Client c dials server s; returns the client's connection once it is open. */
+static gun__conn *dial_open(uv_loop_t *loop, gun__ws *c, side *cli, gun__ws *s)
+{
+    char url[64];
+    snprintf(url, sizeof url, "ws://127.0.0.1:%d/gun", gun__ws_port(s));
+    gun__conn *conn;
+    cr_assert_eq(gun__ws_connect(c, url, &conn), GUN_OK);
+    run_until(loop, &cli->opens, 1, 5000);
+    cr_assert_eq(cli->opens, 1);
+    return conn;
 }
 
 static void finish(uv_loop_t *loop, gun__ws *a, gun__ws *b)
@@ -161,6 +179,68 @@ Test(ws, oversize_message_is_reported_not_delivered, .timeout = 20)
     finish(&loop, c, s);
 }
 
+/* lws hands over at most its rx buffer (512 bytes) per callback: bigger messages arrive in
+ * pieces and must reach on_frame whole, byte for byte, in order with small ones. */
+typedef struct whole {
+    side s; /* first: the other callbacks take a whole * as a side * */
+    int bad;
+    size_t lens[4];
+} whole;
+
+static void w_frame(void *arg, gun__conn *c, const char *t, size_t n)
+{
+    (void)c;
+    whole *k = arg;
+    for (size_t i = 0; i < n; i++)
+        if (t[i] != (char)('a' + (i * 7 + n) % 26))
+            k->bad++;
+    if (k->s.frames < 4)
+        k->lens[k->s.frames] = n;
+    k->s.frames++;
+}
+
+static gun__frame *pattern(size_t n)
+{
+    char *b = gun__malloc(n);
+    cr_assert_not_null(b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = (char)('a' + (i * 7 + n) % 26);
+    gun__frame *f = gun__frame_new(b, n);
+    gun__free(b);
+    return f;
+}
+
+Test(ws, messages_bigger_than_the_rx_buffer_arrive_whole, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    whole got;
+    memset(&got, 0, sizeof got);
+    gun__transport_cbs wcbs = cbs;
+    wcbs.on_frame = w_frame;
+    gun__ws *s = mk_with(&loop, 0, &wcbs, &got, 1 << 20, 1 << 20);
+    side cli = {0};
+    gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
+    gun__conn *conn = dial_open(&loop, c, &cli, s);
+    /* One at a time, so that each leaves as its own message (not one batch) and the send
+     * queue drains and refills between them. */
+    const size_t sizes[4] = {200000, 513, 512, 100};
+    for (int i = 0; i < 4; i++) {
+        gun__frame *f = pattern(sizes[i]);
+        cr_assert_eq(gun__conn_send(conn, f), GUN_OK);
+        gun__frame_unref(f);
+        run_until(&loop, &got.s.frames, i + 1, 5000);
+    }
+    cr_expect_eq(got.s.frames, 4);
+    cr_expect_eq(got.bad, 0);
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(got.lens[i], sizes[i], "message %d: %zu bytes, sent %zu", i, got.lens[i],
+                     sizes[i]);
+    finish(&loop, c, s);
+}
+
 Test(ws, send_queue_cap_disconnects_slow_peer, .timeout = 20)
 {
     uv_loop_t loop;
@@ -228,25 +308,10 @@ Test(ws, queued_frames_leave_as_one_batch, .timeout = 20)
     gun__buf_init(&srv.all);
     gun__transport_cbs ccbs = cbs;
     ccbs.on_frame = c_frame;
-    gun__ws_cfg cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.loop = &loop;
-    cfg.host = "127.0.0.1";
-    cfg.port = 0;
-    cfg.path = "/gun";
-    cfg.max_frame = 1 << 20;
-    cfg.max_queue = 8 << 20;
-    gun__ws *s = NULL;
-    gun__err e;
-    cr_assert_eq(gun__ws_new(&s, &cfg, &ccbs, &srv, &e), GUN_OK, "%s", e.msg);
+    gun__ws *s = mk_with(&loop, 0, &ccbs, &srv, 1 << 20, 8 << 20);
     side cli = {0};
     gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 8 << 20);
-    char url[64];
-    snprintf(url, sizeof url, "ws://127.0.0.1:%d/gun", gun__ws_port(s));
-    gun__conn *conn;
-    cr_assert_eq(gun__ws_connect(c, url, &conn), GUN_OK);
-    run_until(&loop, &cli.opens, 1, 5000);
-    cr_assert_eq(cli.opens, 1);
+    gun__conn *conn = dial_open(&loop, c, &cli, s);
 
     /* 1,000 frames (~60 kB, 1,099 messages) queued in one go: some arrays, one empty. */
     gun__buf want;

@@ -44,6 +44,13 @@ void gun__frame_unref(gun__frame *f)
 
 /* ---- connections ---- */
 
+/* What only a peer we dial needs. Accepted connections, nearly all of a relay's, go without:
+ * the timer alone is a third of a ws_conn (bench conns, docs/performance.md). */
+typedef struct ws_dial {
+    uv_timer_t retry_timer; /* data: the ws_conn */
+    uint32_t retry_n;
+} ws_dial;
+
 typedef struct ws_conn ws_conn;
 struct ws_conn {
     gun__conn c; /* first: a gun__conn * is a ws_conn * */
@@ -55,11 +62,8 @@ struct ws_conn {
     /* receive reassembly */
     gun__buf rx;
     size_t rx_dropping; /* > 0 while discarding an oversize message: bytes seen so far */
-    /* outgoing peers */
-    uv_timer_t retry_timer;
-    uint32_t retry_n;
+    ws_dial *dial; /* outgoing peers only; freed with the conn once its timer has closed */
     int closing_for_good; /* gun__conn_close was called */
-    int timer_init;
     ws_conn *next, *prev; /* w->conns */
 };
 
@@ -132,6 +136,7 @@ static void conn_free_now(ws_conn *k)
     gun__free(k->q);
     gun__buf_free(&k->rx);
     gun__free(k->c.url);
+    gun__free(k->dial);
     gun__free(k);
 }
 
@@ -140,9 +145,9 @@ static void timer_closed(uv_handle_t *h) { conn_free_now(h->data); }
 static void conn_destroy(ws_conn *k)
 {
     unlink_conn(k->w, k);
-    if (k->timer_init) {
-        uv_timer_stop(&k->retry_timer);
-        uv_close((uv_handle_t *)&k->retry_timer, timer_closed);
+    if (k->dial) {
+        uv_timer_stop(&k->dial->retry_timer);
+        uv_close((uv_handle_t *)&k->dial->retry_timer, timer_closed);
     } else {
         conn_free_now(k);
     }
@@ -188,8 +193,8 @@ static void ws_close(gun__conn *c, const char *why)
 {
     ws_conn *k = (ws_conn *)c;
     k->closing_for_good = 1;
-    if (k->timer_init)
-        uv_timer_stop(&k->retry_timer);
+    if (k->dial)
+        uv_timer_stop(&k->dial->retry_timer);
     if (k->wsi) {
         queue_clear(k);
         lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
@@ -216,12 +221,12 @@ static void retry_cb(uv_timer_t *t)
 static void schedule_retry(ws_conn *k)
 {
     static const uint32_t table[] = {100, 250, 500, 1000, 2000};
-    uint32_t n = k->retry_n < 5 ? k->retry_n : 4;
+    uint32_t n = k->dial->retry_n < 5 ? k->dial->retry_n : 4;
     uint32_t ms = table[n];
     if (k->w->cfg.retry_max_ms && ms > k->w->cfg.retry_max_ms)
         ms = k->w->cfg.retry_max_ms;
-    k->retry_n++;
-    uv_timer_start(&k->retry_timer, retry_cb, ms, 0);
+    k->dial->retry_n++;
+    uv_timer_start(&k->dial->retry_timer, retry_cb, ms, 0);
 }
 
 static int dial(ws_conn *k)
@@ -283,19 +288,21 @@ int gun__ws_connect(gun__ws *w, const char *url, gun__conn **out)
     gun__buf_init(&buf);
     gun__buf_printf(&buf, "%s://%s", tls ? "wss" : "ws", rest);
     k->c.url = gun__buf_take(&buf);
-    if (!k->c.url) {
+    k->dial = gun__calloc(1, sizeof *k->dial);
+    if (!k->c.url || !k->dial) {
+        gun__free(k->c.url);
+        gun__free(k->dial);
         gun__free(k);
         return GUN_ENOMEM;
     }
     snprintf(k->c.remote, sizeof k->c.remote, "%s", k->c.url);
-    uv_timer_init(w->loop, &k->retry_timer);
-    k->retry_timer.data = k;
-    k->timer_init = 1;
+    uv_timer_init(w->loop, &k->dial->retry_timer);
+    k->dial->retry_timer.data = k;
     link_conn(w, k);
     if (out)
         *out = &k->c;
     /* Dial from the loop, never from inside the caller's stack. */
-    uv_timer_start(&k->retry_timer, retry_cb, 0, 0);
+    uv_timer_start(&k->dial->retry_timer, retry_cb, 0, 0);
     return GUN_OK;
 }
 
@@ -538,12 +545,18 @@ static int batch_body(const gun__frame *f, const char **p, size_t *len)
     return 0;
 }
 
+/* A drained queue gives its ring back: an idle connection holds none (bench conns). */
 static gun__frame *queue_pop(ws_conn *k)
 {
     gun__frame *f = k->q[k->qhead];
     k->qhead = (k->qhead + 1) % k->qcap;
     k->qlen--;
     k->c.queued_bytes -= f->len;
+    if (!k->qlen) {
+        gun__free(k->q);
+        k->q = NULL;
+        k->qcap = k->qhead = 0;
+    }
     return f;
 }
 
@@ -679,7 +692,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!k)
             return -1;
         k->c.open = 1;
-        k->retry_n = 0;
+        if (k->dial)
+            k->dial->retry_n = 0;
         if (w->cbs.on_open)
             w->cbs.on_open(w->arg, &k->c);
         return 0;
@@ -749,15 +763,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
-/* rx_buffer_size bounds both the read chunk and per-connection memory: 4096 cost ~3 kB more
- * per idle connection than 1024 (bench conns, docs/performance.md). Larger frames arrive in
- * several pieces and are joined in ws_conn.rx. tx_packet_size must be set apart: at 0 lws
- * caps each send() at rx_buffer_size and sends the rest from later WRITEABLE turns, which
- * made a 64 KiB batch cost 64 syscalls and loop turns (coldget: 12 sends per reply frame).
- * It is a cap on one send(), not a buffer: it costs no memory per connection. */
+/* rx_buffer_size is lws's per-connection receive buffer (every open connection holds one)
+ * and the most it reads or hands to one RECEIVE callback: 4096 cost ~3 kB more per idle
+ * connection than 1024, 1024 ~0.5 kB more than 512 (bench conns, docs/performance.md). 512
+ * holds a greeting, a GET, an ack or a small put whole; larger messages arrive in pieces and
+ * are joined in ws_conn.rx (deliver). tx_packet_size must be set apart: at 0 lws caps each
+ * send() at rx_buffer_size and sends the rest of the frame from later WRITEABLE turns, which
+ * made a 64 KiB batch cost 128 syscalls and loop turns (coldget: 12 sends per reply frame
+ * at 1024). It caps one send(), it is not a buffer. What a send() leaves over, lws keeps (one
+ * frame's rest at most: no WRITEABLE, so no further lws_write, until it is out); the frames
+ * after it wait in our queue, under max_queue. */
 #define TX_PACKET_MAX (1u << 20)
 static const struct lws_protocols protocols[] = {
-    {"gun", callback, 0, 1024, 0, NULL, TX_PACKET_MAX},
+    {"gun", callback, 0, 512, 0, NULL, TX_PACKET_MAX},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
