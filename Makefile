@@ -49,7 +49,8 @@ test-unit:
 test-asan:
 	@echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@mkdir -p $(ASAN_BUILD)/log
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(abspath tests/unit/lsan.supp) \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(ASAN_BUILD)/unit_tests --jobs $(JOBS) > $(ASAN_BUILD)/log/unit.log 2>&1; rc=$$?; \
 	  grep -v '^$$' $(ASAN_BUILD)/log/unit.log | tail -n 3; \
 	  if grep -q -E 'LeakSanitizer|AddressSanitizer|runtime error' $(ASAN_BUILD)/log/unit.log; then \

@@ -92,14 +92,16 @@ static gun__conn *dial_open(uv_loop_t *loop, gun__ws *c, side *cli, gun__ws *s)
     return conn;
 }
 
+/* As gun__ws_free asks: free, run the loop until lws's handles have closed, then reap. */
 static void finish(uv_loop_t *loop, gun__ws *a, gun__ws *b)
 {
-    gun__ws_free(a);
-    gun__ws_free(b);
+    void *ra = gun__ws_free(a), *rb = gun__ws_free(b);
     uv_timer_stop(&tick);
     uv_close((uv_handle_t *)&tick, NULL);
     for (int i = 0; i < 50 && uv_run(loop, UV_RUN_NOWAIT); i++)
         ;
+    gun__ws_reap(ra);
+    gun__ws_reap(rb);
     cr_expect_eq(uv_loop_close(loop), 0);
 }
 
