@@ -2,7 +2,12 @@
 #include <uv.h>
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "transport/transport.h"
 
@@ -285,4 +290,100 @@ Test(ws, queued_frames_leave_as_one_batch, .timeout = 20)
     gun__buf_free(&want);
     gun__buf_free(&srv.all);
     finish(&loop, c, s);
+}
+
+/* A raw client: the frames the server writes are read straight off the socket, without running
+ * the loop, so what one loop turn put on the wire can be seen. */
+static int raw_connect(uv_loop_t *loop, int port, side *srv)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET /gun HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     port);
+    cr_assert_eq(send(fd, req, (size_t)n, 0), n);
+    run_until(loop, &srv->opens, 1, 5000);
+    cr_assert_eq(srv->opens, 1);
+    /* the 101 response ends the headers; nothing else is sent before our frame */
+    char resp[1024];
+    size_t got = 0;
+    while (got < 4 || memcmp(resp + got - 4, "\r\n\r\n", 4)) {
+        cr_assert_eq(recv(fd, resp + got, 1, 0), 1);
+        got++;
+        cr_assert(got < sizeof resp);
+    }
+    cr_assert(!memcmp(resp, "HTTP/1.1 101", 12));
+    return fd;
+}
+
+/* Reads what is on the socket now (waiting at most ms for more); returns the byte count. */
+static size_t raw_read(int fd, char *buf, size_t cap, int ms)
+{
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got < cap && poll(&p, 1, ms) == 1) {
+        ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* What is queued in a loop turn is written in that turn, all of it: a 12 kB frame once took a
+ * loop turn per kilobyte (lws cut writes at the 1 kB rx buffer size), each waiting for a
+ * WRITEABLE callback; and frames queued together leave as one batch in one turn. */
+Test(ws, queued_frames_are_written_whole_in_one_loop_turn, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 1 << 20);
+    int fd = raw_connect(&loop, gun__ws_port(s), &srv);
+
+    static char big[12000], got[13000];
+    big[0] = '{';
+    memset(big + 1, ' ', sizeof big - 2);
+    big[sizeof big - 1] = '}';
+    gun__frame *f = gun__frame_new(big, sizeof big);
+    cr_assert_eq(gun__conn_send(srv.conn, f), GUN_OK);
+    gun__frame_unref(f);
+    cr_expect_eq(srv.conn->queued_bytes, sizeof big); /* queued, not yet written */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_expect_eq(srv.conn->queued_bytes, 0);
+    size_t n = raw_read(fd, got, sizeof got, 200);
+    cr_assert_eq(n, 4 + sizeof big, "%zu bytes on the wire after one loop turn", n);
+    cr_expect_eq((unsigned char)got[0], 0x81); /* FIN, text */
+    cr_expect_eq((unsigned char)got[1], 126);
+    cr_expect_eq(((unsigned char)got[2] << 8 | (unsigned char)got[3]), (int)sizeof big);
+    cr_expect(!memcmp(got + 4, big, sizeof big));
+
+    /* Two frames queued in one turn: one message "[a,b]", in that one turn. */
+    f = gun__frame_new("{\"#\":\"a\"}", 9);
+    gun__conn_send(srv.conn, f);
+    gun__frame_unref(f);
+    f = gun__frame_new("{\"#\":\"b\"}", 9);
+    gun__conn_send(srv.conn, f);
+    gun__frame_unref(f);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    n = raw_read(fd, got, sizeof got, 200);
+    cr_assert_eq(n, 2 + 21, "%zu bytes", n);
+    cr_expect(!memcmp(got + 2, "[{\"#\":\"a\"},{\"#\":\"b\"}]", 21));
+
+    close(fd);
+    run_until(&loop, &srv.closes, 1, 5000);
+    gun__ws_free(s);
+    uv_timer_stop(&tick);
+    uv_close((uv_handle_t *)&tick, NULL);
+    for (int i = 0; i < 50 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    cr_expect_eq(uv_loop_close(&loop), 0);
 }
