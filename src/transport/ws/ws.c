@@ -1,11 +1,11 @@
 /* WebSocket transport: libwebsockets on the instance's libuv loop (DESIGN.md).
  *
  * Each connection keeps a queue of refcounted frames capped in bytes; a peer that cannot keep
- * up is disconnected rather than buffered without bound. What is queued in one loop turn is
- * written at the end of that turn (an idle handle), straight to the socket while it takes it;
- * only a socket that is full waits for lws's WRITEABLE callback (see flush_dirty). Incoming fragments are joined up to the frame cap; a larger
- * message is discarded and reported (Gun.js answers "Message too big!"). Outgoing peers
- * redial with a short backoff capped near Gun.js's fixed ~2 s. */
+ * up is disconnected rather than buffered without bound. What is queued in a loop turn is
+ * written at the next idle phase, straight to the socket while it takes it; only a full socket
+ * waits for lws's WRITEABLE callback (see flush_dirty). Incoming fragments are joined up to
+ * the frame cap; a larger message is discarded and reported (Gun.js answers "Message too
+ * big!"). Outgoing peers redial with a short backoff capped near Gun.js's fixed ~2 s. */
 #include <uv.h>
 /* uv.h first: lws picks up its libuv glue from it. */
 #include <libwebsockets.h>
@@ -62,7 +62,7 @@ struct ws_conn {
     int closing_for_good; /* gun__conn_close was called */
     int timer_init;
     int peer_closing; /* the peer sent a close frame: lws answers it, we write no more */
-    int dirty;        /* on w->dirty: frames queued this loop turn */
+    int dirty;        /* on w->dirty: frames queued, not yet written */
     ws_conn *next, *prev;   /* w->conns */
     ws_conn *dnext, *dprev; /* w->dirty */
 };
@@ -79,7 +79,7 @@ struct gun__ws {
     size_t accepted; /* accepted connections currently open */
     gun__map *per_ip; /* remote address -> accepted connections open from it (uintptr_t) */
     ws_conn *conns;
-    ws_conn *dirty;   /* connections with frames queued since the last flush_dirty */
+    ws_conn *dirty, *dirty_tail; /* connections with frames to write, oldest first */
     uv_idle_t *flush; /* runs flush_dirty; its own allocation, freed by its close callback */
     int freeing;
     char *path;
@@ -153,6 +153,8 @@ static void undirty(gun__ws *w, ws_conn *k)
         w->dirty = k->dnext;
     if (k->dnext)
         k->dnext->dprev = k->dprev;
+    else
+        w->dirty_tail = k->dprev;
     k->dnext = k->dprev = NULL;
     k->dirty = 0;
 }
@@ -177,11 +179,13 @@ static void mark_dirty(ws_conn *k)
     if (k->dirty)
         return;
     k->dirty = 1;
-    k->dprev = NULL;
-    k->dnext = w->dirty;
-    if (w->dirty)
-        w->dirty->dprev = k;
-    w->dirty = k;
+    k->dnext = NULL;
+    k->dprev = w->dirty_tail;
+    if (w->dirty_tail)
+        w->dirty_tail->dnext = k;
+    else
+        w->dirty = k;
+    w->dirty_tail = k;
     if (!uv_is_active((uv_handle_t *)w->flush))
         uv_idle_start(w->flush, flush_dirty);
 }
@@ -646,17 +650,24 @@ static int write_queue(ws_conn *k, struct lws *wsi)
     return 0;
 }
 
-/* End of a loop turn (idle phase, so the loop does not block while any is queued): every
- * connection with frames queued since the last turn writes them now, joined into one message,
- * instead of asking lws for a WRITEABLE callback. Waiting for WRITEABLE cost each write a loop
- * turn and four epoll_ctl calls (libuv stops and restarts the poll handle to add POLLOUT and
- * again to drop it), a third of the relay's time in a 200-subscriber fan-out
- * (docs/performance.md). A socket that does not take everything still waits for WRITEABLE. */
+/* Connections written per idle phase (cfg.flush_budget). A fan-out to thousands of subscribers would otherwise
+ * be one long loop turn in which nothing is read: the writer's next updates (lws reads 1 kB of
+ * a connection per turn) wait for the whole round, so each subscriber's write carries fewer of
+ * them. With a budget the round spans several turns, oldest first, reads go on between, and a
+ * subscriber's queue joins everything that came meanwhile into its next write. */
+#define FLUSH_BUDGET 256
+
+/* Idle phase (so the loop does not block while anything is queued): connections with frames
+ * queued write them now, joined into one message, instead of asking lws for a WRITEABLE
+ * callback. Waiting for WRITEABLE cost each write a loop turn and four epoll_ctl calls (libuv
+ * stops and restarts the poll handle to add POLLOUT and again to drop it), a third of the
+ * relay's time in a 200-subscriber fan-out (docs/performance.md). A socket that does not take
+ * everything still waits for WRITEABLE. */
 static void flush_dirty(uv_idle_t *h)
 {
     gun__ws *w = h->data;
     ws_conn *k;
-    while ((k = w->dirty)) {
+    for (uint32_t budget = w->cfg.flush_budget; budget > 0 && (k = w->dirty); budget--) {
         undirty(w, k);
         if (!k->wsi || !k->c.open || k->c.dropping || k->peer_closing)
             continue;
@@ -666,7 +677,8 @@ static void flush_dirty(uv_idle_t *h)
             lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
         }
     }
-    uv_idle_stop(h);
+    if (!w->dirty)
+        uv_idle_stop(h);
 }
 
 static void conn_down(ws_conn *k, const char *why)
@@ -892,6 +904,8 @@ int gun__ws_new(gun__ws **out, const gun__ws_cfg *cfg, const gun__transport_cbs 
     w->port = -1;
     if (!w->cfg.max_frame)
         w->cfg.max_frame = 8u << 20;
+    if (!w->cfg.flush_budget)
+        w->cfg.flush_budget = FLUSH_BUDGET;
     w->path = gun__strndup(cfg->path ? cfg->path : "/gun", strlen(cfg->path ? cfg->path : "/gun"));
     w->per_ip = gun__map_new();
     w->flush = gun__malloc(sizeof *w->flush); /* uv_idle_init'ed once the context is up */
