@@ -825,6 +825,26 @@ static long long f_wacks, f_werrs; /* the writer's acks for its updates */
  * subscriber (the relay's sends and the generator's reads, both serial). */
 static uint32_t *f_first, *f_last;
 
+/* "SEQ:NS" at p, bounded by e. sscanf took strlen of the rest of the receive buffer for every
+ * message: quadratic in a batch frame, 36% of the generator's time under saturation. */
+static int parse_seq_ns(const char *p, const char *e, long long *seq, unsigned long long *ns)
+{
+    unsigned long long a = 0, b = 0;
+    const char *q = p;
+    while (q < e && *q >= '0' && *q <= '9')
+        a = a * 10 + (unsigned)(*q++ - '0');
+    if (q == p || q >= e || *q++ != ':')
+        return 0;
+    const char *r = q;
+    while (q < e && *q >= '0' && *q <= '9')
+        b = b * 10 + (unsigned)(*q++ - '0');
+    if (q == r || q >= e || *q != '"')
+        return 0;
+    *seq = (long long)a;
+    *ns = b;
+    return 1;
+}
+
 static void fan_on_one(conn_t *c, gmsg_t *mp)
 {
     gmsg_t m = *mp;
@@ -848,7 +868,7 @@ static void fan_on_one(conn_t *c, gmsg_t *mp)
         const char *v = memmem(m.put, (size_t)(m.put_end - m.put), "\"ts\":\"", 6);
         long long seq;
         unsigned long long sent;
-        if (v && sscanf(v + 6, "%lld:%llu", &seq, &sent) == 2 && seq >= 0) {
+        if (v && parse_seq_ns(v + 6, m.put_end, &seq, &sent)) {
             if (c->seen && seq < f_cap)
                 c->seen[seq >> 3] |= (uint8_t)(1u << (seq & 7));
             if (seq > c->last_seen) {
