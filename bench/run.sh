@@ -147,7 +147,7 @@ run_coldget() { # run_coldget KIND ARGS...
 
 if [ $# -eq 0 ]; then
   set -- put --conns 16 --outstanding 256 --seconds 10 :: fanout --subs 200 --rate 100 --seconds 10 \
-    :: conns --conns 1000 :: conns --conns 10000 :: coldget --nodes 20000 --conns 4 --outstanding 64
+    :: fanout --subs 1000 --rate 1000 --seconds 10 :: conns --conns 1000 :: conns --conns 10000 :: coldget --nodes 20000 --conns 4 --outstanding 64
 fi
 
 T_START=$(date +%s)

@@ -14,10 +14,12 @@ if (flag === '--last' && rows.length) rows = rows.filter((r) => r.run === rows[r
 const METRICS = {
   put: [['acked puts/s', 'acked_per_s', 'up'], ['acked puts/s as % of the echo ceiling', 'pct_echo', null],
     ['ack p50 (ms)', 'p50_ms', 'down'], ['ack p99 (ms)', 'p99_ms', 'down'], ['err acks', 'err_acks', null]],
-  fanout: [['deliveries/s (distinct updates seen)', 'deliveries_per_s', 'up'],
+  fanout: [['deliveries/s (distinct updates seen while the writer ran)', 'deliveries_per_s', 'up'],
+    ['offered (subscribers × updates/s)', 'offered_per_s', null],
     ['updates seen / sent × subscribers', 'deliv_frac', null],
     ['updates no subscriber saw / seen by only some', 'missed_kinds', null],
     ['e2e p50 (ms)', 'p50_ms', 'down'], ['e2e p99 (ms)', 'p99_ms', 'down'],
+    ['per update, p50 of the first / last subscriber to see it (ms)', 'first_last', null],
     ['subscribers at the final value / not', 'final_frac', null]],
   conns: [['connections open / asked', 'open_frac', null], ['sent away by the relay (`dam: "mob"`)', 'told_to_leave_mob', null], ['GETs answered', 'gets_answered', null],
     ['RSS per idle connection (bytes)', 'rss_per_conn_bytes', 'down'],
@@ -34,6 +36,7 @@ for (const r of rows) {
   if (r.scenario === 'fanout') {
     r.deliv_frac = `${r.deliveries}/${r.expected_deliveries}`;
     r.final_frac = `${r.subs_at_final} / ${r.subs_not_final ?? r.subs - r.subs_at_final}`;
+    if (r.first_sub_p50_ms !== undefined) r.first_last = `${fmt(r.first_sub_p50_ms)} / ${fmt(r.last_sub_p50_ms)}`;
     if (r.seqs_missed_by_all !== undefined) r.missed_kinds = `${r.seqs_missed_by_all} / ${r.seqs_missed_by_some - r.seqs_missed_by_all}`;
   }
   if (r.scenario === 'conns') {

@@ -107,6 +107,7 @@ typedef struct gun__ws_cfg {
     uint32_t max_conns;       /* accepted connections at once; 0 = no cap */
     uint32_t max_conns_per_ip; /* accepted connections from one address at once; 0 = no cap */
     uint32_t retry_max_ms;    /* reconnect backoff cap (Gun.js retries every ~2 s) */
+    uint32_t flush_budget;    /* connections written per loop turn, oldest first; 0 = 256 */
     gun__http_cb http;        /* NULL: every plain HTTP request is 404 */
     void *http_arg;
     gun_log_cb log;

@@ -2,7 +2,12 @@
 #include <uv.h>
 
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "transport/transport.h"
 
@@ -59,7 +64,7 @@ static uv_timer_t tick;
 static void tick_cb(uv_timer_t *t) { (void)t; }
 
 static gun__ws *mk_with(uv_loop_t *loop, int port, const gun__transport_cbs *cb, void *arg,
-                        size_t max_frame, size_t max_queue)
+                        size_t max_frame, size_t max_queue, uint32_t flush_budget)
 {
     gun__ws_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -69,6 +74,7 @@ static gun__ws *mk_with(uv_loop_t *loop, int port, const gun__transport_cbs *cb,
     cfg.path = "/gun";
     cfg.max_frame = max_frame;
     cfg.max_queue = max_queue;
+    cfg.flush_budget = flush_budget;
     gun__ws *w = NULL;
     gun__err e;
     cr_assert_eq(gun__ws_new(&w, &cfg, cb, arg, &e), GUN_OK, "%s", e.msg);
@@ -77,7 +83,13 @@ static gun__ws *mk_with(uv_loop_t *loop, int port, const gun__transport_cbs *cb,
 
 static gun__ws *mk(uv_loop_t *loop, int port, side *s, size_t max_frame, size_t max_queue)
 {
-    return mk_with(loop, port, &cbs, s, max_frame, max_queue);
+    return mk_with(loop, port, &cbs, s, max_frame, max_queue, 0);
+}
+
+static gun__ws *mk_budget(uv_loop_t *loop, int port, side *s, size_t max_frame,
+                          size_t max_queue, uint32_t flush_budget)
+{
+    return mk_with(loop, port, &cbs, s, max_frame, max_queue, flush_budget);
 }
 
 /* Client c dials server s; returns the client's connection once it is open. */
@@ -222,7 +234,7 @@ Test(ws, messages_bigger_than_the_rx_buffer_arrive_whole, .timeout = 20)
     memset(&got, 0, sizeof got);
     gun__transport_cbs wcbs = cbs;
     wcbs.on_frame = w_frame;
-    gun__ws *s = mk_with(&loop, 0, &wcbs, &got, 1 << 20, 1 << 20);
+    gun__ws *s = mk_with(&loop, 0, &wcbs, &got, 1 << 20, 1 << 20, 0);
     side cli = {0};
     gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 1 << 20);
     gun__conn *conn = dial_open(&loop, c, &cli, s);
@@ -310,7 +322,7 @@ Test(ws, queued_frames_leave_as_one_batch, .timeout = 20)
     gun__buf_init(&srv.all);
     gun__transport_cbs ccbs = cbs;
     ccbs.on_frame = c_frame;
-    gun__ws *s = mk_with(&loop, 0, &ccbs, &srv, 1 << 20, 8 << 20);
+    gun__ws *s = mk_with(&loop, 0, &ccbs, &srv, 1 << 20, 8 << 20, 0);
     side cli = {0};
     gun__ws *c = mk(&loop, -1, &cli, 1 << 20, 8 << 20);
     gun__conn *conn = dial_open(&loop, c, &cli, s);
@@ -352,4 +364,137 @@ Test(ws, queued_frames_leave_as_one_batch, .timeout = 20)
     gun__buf_free(&want);
     gun__buf_free(&srv.all);
     finish(&loop, c, s);
+}
+
+/* A raw client: the frames the server writes are read straight off the socket, without running
+ * the loop, so what one loop turn put on the wire can be seen. */
+static int raw_connect(uv_loop_t *loop, int port, side *srv)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "GET /gun HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n",
+                     port);
+    cr_assert_eq(send(fd, req, (size_t)n, 0), n);
+    run_until(loop, &srv->opens, 1, 5000);
+    cr_assert_eq(srv->opens, 1);
+    /* the 101 response ends the headers; nothing else is sent before our frame */
+    char resp[1024];
+    size_t got = 0;
+    while (got < 4 || memcmp(resp + got - 4, "\r\n\r\n", 4)) {
+        cr_assert_eq(recv(fd, resp + got, 1, 0), 1);
+        got++;
+        cr_assert(got < sizeof resp);
+    }
+    cr_assert(!memcmp(resp, "HTTP/1.1 101", 12));
+    return fd;
+}
+
+/* Reads what is on the socket now (waiting at most ms for more); returns the byte count. */
+static size_t raw_read(int fd, char *buf, size_t cap, int ms)
+{
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got < cap && poll(&p, 1, ms) == 1) {
+        ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* What is queued in a loop turn is written in that turn, all of it: a 12 kB frame once took a
+ * loop turn per kilobyte (lws cut writes at the 1 kB rx buffer size), each waiting for a
+ * WRITEABLE callback; and frames queued together leave as one batch in one turn. */
+Test(ws, queued_frames_are_written_whole_in_one_loop_turn, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 1 << 20);
+    int fd = raw_connect(&loop, gun__ws_port(s), &srv);
+
+    static char big[12000], got[13000];
+    big[0] = '{';
+    memset(big + 1, ' ', sizeof big - 2);
+    big[sizeof big - 1] = '}';
+    gun__frame *f = gun__frame_new(big, sizeof big);
+    cr_assert_eq(gun__conn_send(srv.conn, f), GUN_OK);
+    gun__frame_unref(f);
+    cr_expect_eq(srv.conn->queued_bytes, sizeof big); /* queued, not yet written */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_expect_eq(srv.conn->queued_bytes, 0);
+    size_t n = raw_read(fd, got, sizeof got, 200);
+    cr_assert_eq(n, 4 + sizeof big, "%zu bytes on the wire after one loop turn", n);
+    cr_expect_eq((unsigned char)got[0], 0x81); /* FIN, text */
+    cr_expect_eq((unsigned char)got[1], 126);
+    cr_expect_eq(((unsigned char)got[2] << 8 | (unsigned char)got[3]), (int)sizeof big);
+    cr_expect(!memcmp(got + 4, big, sizeof big));
+
+    /* Two frames queued in one turn: one message "[a,b]", in that one turn. */
+    f = gun__frame_new("{\"#\":\"a\"}", 9);
+    gun__conn_send(srv.conn, f);
+    gun__frame_unref(f);
+    f = gun__frame_new("{\"#\":\"b\"}", 9);
+    gun__conn_send(srv.conn, f);
+    gun__frame_unref(f);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    n = raw_read(fd, got, sizeof got, 200);
+    cr_assert_eq(n, 2 + 21, "%zu bytes", n);
+    cr_expect(!memcmp(got + 2, "[{\"#\":\"a\"},{\"#\":\"b\"}]", 21));
+
+    close(fd);
+    run_until(&loop, &srv.closes, 1, 5000);
+    finish(&loop, s, NULL);
+}
+
+/* One loop turn writes at most flush_budget connections, those that queued first; the rest go
+ * in the next turn (a fan-out round over thousands of subscribers spans several turns, so
+ * reads go on in between). */
+Test(ws, a_loop_turn_writes_the_oldest_connections_up_to_the_budget, .timeout = 20)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0};
+    gun__ws *s = mk_budget(&loop, 0, &srv, 1 << 20, 1 << 20, 2);
+    int fd[3];
+    gun__conn *conn[3];
+    for (int i = 0; i < 3; i++) {
+        srv.opens = 0;
+        fd[i] = raw_connect(&loop, gun__ws_port(s), &srv);
+        conn[i] = srv.conn;
+    }
+    /* queued in the order 2, 0, 1 */
+    static const int order[3] = {2, 0, 1};
+    for (int i = 0; i < 3; i++) {
+        gun__frame *f = gun__frame_new("{}", 2);
+        cr_assert_eq(gun__conn_send(conn[order[i]], f), GUN_OK);
+        gun__frame_unref(f);
+    }
+    char got[16];
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_expect_eq(raw_read(fd[2], got, sizeof got, 100), 4, "first queued, first written");
+    cr_expect_eq(raw_read(fd[0], got, sizeof got, 100), 4);
+    cr_expect_eq(raw_read(fd[1], got, sizeof got, 50), 0, "over the budget: waits a turn");
+    cr_expect_eq(conn[1]->queued_bytes, 2);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    cr_expect_eq(raw_read(fd[1], got, sizeof got, 100), 4);
+    cr_expect(!memcmp(got, "\x81\x02{}", 4));
+
+    srv.closes = 0;
+    for (int i = 0; i < 3; i++)
+        close(fd[i]);
+    run_until(&loop, &srv.closes, 3, 5000);
+    finish(&loop, s, NULL);
 }
