@@ -45,7 +45,7 @@ struct peer {
     gun__conn *conn;
     char id[16];  /* our random id for an accepted peer */
     char pid[64]; /* their pid, from dam "?" */
-    gun__map *subs; /* "soul" (whole node) or "soul\0key" -> its subent */
+    gun__map *subs; /* "soul" (whole node) or "soul\0key" -> its subent (key borrowed from it) */
     subent *sub_head, *sub_tail; /* least recently asked first */
     size_t nsubs;
     gun__buf batch; /* "[a,b" while batching; empty (often never allocated) until a second
@@ -308,7 +308,7 @@ static void unsubscribe_all(gun__mesh *m, peer *p)
     while (p->sub_head)
         sub_drop(m, p->sub_head);
     /* An outgoing peer lives on for its reconnect: its table's slots go now, not then. */
-    gun__map *fresh = gun__map_new();
+    gun__map *fresh = gun__map_new_borrowed();
     if (fresh) {
         gun__map_free(p->subs, NULL);
         p->subs = fresh;
@@ -320,7 +320,7 @@ static peer *peer_new(gun__mesh *m, gun__conn *c)
     peer *p = gun__calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    p->subs = gun__map_new();
+    p->subs = gun__map_new_borrowed();
     p->serial = ++m->next_serial;
     if (!p->subs || gun__map_put(m->by_serial, (const char *)&p->serial, sizeof p->serial, p,
                                  NULL)) {
@@ -2094,7 +2094,7 @@ int gun__mesh_new(gun__mesh **out, const gun__mesh_cfg *cfg, gun__err *e)
     gun__buf_init(&m->scratch);
     m->dup = gun__dedup_new(cfg->dedup_age_ms ? cfg->dedup_age_ms : 9000,
                             cfg->dedup_max ? cfg->dedup_max : 100000);
-    m->by_serial = gun__map_new();
+    m->by_serial = gun__map_new_borrowed(); /* keys: each peer's serial */
     m->subs = gun__map_new();
     m->reqs = gun__map_new();
     m->outbox_ids = gun__map_new();

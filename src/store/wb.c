@@ -28,12 +28,21 @@ struct recvec {
     size_t n, cap;
 };
 
+/* A soul's overlay list; wb->souls borrows its key from soul[]. */
+typedef struct soulvec {
+    recvec v; /* first: a rec's sv points here */
+    size_t soul_len;
+    char soul[];
+} soulvec;
+
 struct gun__wb {
     gun__wb_cfg cfg;
     uv_loop_t *loop;
     gun__store *inner;
-    gun__map *over;  /* "soul\0key" -> newest rec not yet durable */
-    gun__map *souls; /* soul -> recvec of the overlay's keys of that soul */
+    gun__map *over;  /* "soul\0key" -> newest rec not yet durable; keys borrowed from
+                        the recs (each record held a copy of its key here: a malloc and a
+                        free per record written, docs/performance.md) */
+    gun__map *souls; /* soul -> soulvec of the overlay's keys of that soul (keys borrowed) */
     recvec open, flight;
     gun__store_rec *wrecs; /* the in-flight batch as records for inner->write */
     size_t wrecs_cap;      /* kept between batches: a large free per batch cost a heap
@@ -121,7 +130,7 @@ static void overlay_forget(gun__wb *wb, rec *r)
     if (!sv->n) {
         gun__map_del(wb->souls, r->r.soul.p, r->r.soul.len);
         gun__free(sv->v);
-        gun__free(sv);
+        gun__free((soulvec *)sv);
     }
 }
 
@@ -240,7 +249,8 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
             return gun__fail(e, GUN_EINVAL, "store: soul or key with NUL, or empty soul");
     }
     /* Allocate everything first: all or nothing. */
-    rec **made = gun__malloc((n ? n : 1) * sizeof *made);
+    rec *few[16];
+    rec **made = n <= 16 ? few : gun__malloc(n * sizeof *made);
     if (!made)
         return gun__fail(e, GUN_ENOMEM, "store: out of memory");
     size_t k = 0;
@@ -250,7 +260,8 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
     if (k < n) {
         while (k)
             gun__free(made[--k]);
-        gun__free(made);
+        if (made != few)
+            gun__free(made);
         return gun__fail(e, GUN_ENOMEM, "store: out of memory");
     }
     for (size_t i = 0; i < n; i++) {
@@ -263,17 +274,23 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
             for (size_t j = i + (wb->open.n && wb->open.v[wb->open.n - 1] == r ? 1 : 0); j < n;
                  j++)
                 gun__free(made[j]);
-            gun__free(made);
+            if (made != few)
+                gun__free(made);
             return gun__fail(e, GUN_ENOMEM, "store: out of memory");
         }
         if (!old) {
             recvec *sv = gun__map_get(wb->souls, r->r.soul.p, r->r.soul.len);
             if (!sv) {
-                sv = gun__calloc(1, sizeof *sv);
-                if (!sv || gun__map_put(wb->souls, r->r.soul.p, r->r.soul.len, sv, NULL)) {
-                    gun__free(sv);
-                    sv = NULL;
+                soulvec *nv = gun__calloc(1, sizeof *nv + r->r.soul.len);
+                if (nv) {
+                    memcpy(nv->soul, r->r.soul.p, r->r.soul.len);
+                    nv->soul_len = r->r.soul.len;
+                    if (gun__map_put(wb->souls, nv->soul, nv->soul_len, &nv->v, NULL)) {
+                        gun__free(nv);
+                        nv = NULL;
+                    }
                 }
+                sv = nv ? &nv->v : NULL;
             }
             if (sv && vec_push(sv, r) == GUN_OK) {
                 r->sv = sv;
@@ -289,7 +306,8 @@ static int wb_write(void *st, const gun__store_rec *recs, size_t n, gun__err *e)
             }
         }
     }
-    gun__free(made);
+    if (made != few)
+        gun__free(made);
     if (!uv_is_active((uv_handle_t *)&wb->check))
         uv_check_start(&wb->check, check_cb);
     return GUN_OK;
@@ -499,8 +517,8 @@ int gun__wb_new(gun__wb **out, const gun__wb_cfg *cfg)
     wb->cfg = *cfg;
     wb->loop = cfg->loop;
     wb->inner = cfg->inner;
-    wb->over = gun__map_new();
-    wb->souls = gun__map_new();
+    wb->over = gun__map_new_borrowed();
+    wb->souls = gun__map_new_borrowed();
     gun__buf_init(&wb->key);
     if (uv_mutex_init(&wb->mu)) {
         gun__map_free(wb->over, NULL);
@@ -576,7 +594,7 @@ static void free_sv(void *v)
 {
     recvec *sv = v;
     gun__free(sv->v);
-    gun__free(sv);
+    gun__free((soulvec *)sv);
 }
 
 void gun__wb_free(gun__wb *wb)

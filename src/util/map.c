@@ -1,6 +1,6 @@
 /* Open-addressing hash map with linear probing and backward-shift deletion (no tombstones,
- * so lookups stay short under churn), SipHash-seeded per map. Keys are copied; values
- * belong to the caller. */
+ * so lookups stay short under churn), SipHash-seeded per map. Keys are copied, or borrowed
+ * from the caller (gun__map_new_borrowed); values belong to the caller. */
 #include <string.h>
 
 #include "util.h"
@@ -10,6 +10,7 @@ struct gun__map {
     size_t cap;          /* power of two */
     size_t n;
     uint64_t key[2];     /* hash seed: keys often come from peers */
+    int borrowed;        /* keys are the caller's: neither copied nor freed */
 };
 
 gun__map *gun__map_new(void)
@@ -27,6 +28,14 @@ gun__map *gun__map_new(void)
     return m;
 }
 
+gun__map *gun__map_new_borrowed(void)
+{
+    gun__map *m = gun__map_new();
+    if (m)
+        m->borrowed = 1;
+    return m;
+}
+
 void gun__map_free(gun__map *m, void (*free_val)(void *))
 {
     if (!m)
@@ -35,7 +44,8 @@ void gun__map_free(gun__map *m, void (*free_val)(void *))
         if (m->slots[i].key) {
             if (free_val)
                 free_val(m->slots[i].val);
-            gun__free(m->slots[i].key);
+            if (!m->borrowed)
+                gun__free(m->slots[i].key);
         }
     gun__free(m->slots);
     gun__free(m);
@@ -90,6 +100,8 @@ int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old
         if (old)
             *old = e->val;
         e->val = val;
+        if (m->borrowed) /* the same bytes; the old owner of them may go */
+            e->key = (char *)key;
         return GUN_OK;
     }
     if (old)
@@ -100,7 +112,7 @@ int gun__map_put(gun__map *m, const char *key, size_t len, void *val, void **old
         i = find(m, key, len, h);
         e = &m->slots[i];
     }
-    char *k = gun__strndup(key, len);
+    char *k = m->borrowed ? (char *)key : gun__strndup(key, len);
     if (!k)
         return GUN_ENOMEM;
     e->key = k;
@@ -116,7 +128,8 @@ static void *remove_at(gun__map *m, size_t i)
     size_t mask = m->cap - 1;
     gun__map_ent *e = &m->slots[i];
     void *val = e->val;
-    gun__free(e->key);
+    if (!m->borrowed)
+        gun__free(e->key);
     e->key = NULL;
     m->n--;
     /* Backward-shift: pull later entries of the run into the hole when that keeps them

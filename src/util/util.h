@@ -126,13 +126,18 @@ void gun__hash_seed(uint64_t key[2]);
 /* ---- string-keyed hash map (keys copied, values are the caller's) ---- */
 typedef struct gun__map gun__map;
 typedef struct gun__map_ent {
-    char *key; /* owned, NUL-terminated (may contain NUL: use key_len) */
+    char *key; /* owned, NUL-terminated (may contain NUL: use key_len); borrowed maps: the
+                  caller's, not terminated */
     size_t key_len;
     void *val;
     uint64_t hash;
 } gun__map_ent;
 
 gun__map *gun__map_new(void);
+/* A map that borrows its keys: put keeps the caller's pointer (a put that replaces a value
+ * takes the new pointer too), and the key's bytes must stay valid, unchanged, while it is
+ * in the map. Saves a copy per entry where the value already holds its key. */
+gun__map *gun__map_new_borrowed(void);
 /* Frees the map; calls free_val on each value when given. */
 void gun__map_free(gun__map *m, void (*free_val)(void *));
 void *gun__map_get(const gun__map *m, const char *key, size_t len);

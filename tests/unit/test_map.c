@@ -56,3 +56,36 @@ Test(map, keys_with_nul_bytes)
     cr_expect_eq(gun__map_get(m, "a", 1), NULL);
     gun__map_free(m, NULL);
 }
+
+/* A borrowed-key map keeps the caller's pointers: no copy (the entry's key is the very
+ * pointer given), a replacing put takes the new owner's pointer, and neither del nor free
+ * frees keys (ASan would report the double free or the leak). */
+Test(map, borrowed_keys_are_the_callers)
+{
+    gun__map *m = gun__map_new_borrowed();
+    cr_assert_not_null(m);
+    enum { N = 300 };
+    static char a[N][12], b[N][12];
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(a[i], sizeof a[i], "s%d", i);
+        memcpy(b[i], a[i], (size_t)len + 1);
+        cr_assert_eq(gun__map_put(m, a[i], (size_t)len, a[i], NULL), GUN_OK);
+    }
+    /* the same bytes from another owner replace the value and the key pointer */
+    for (int i = 0; i < N; i += 2) {
+        void *old = NULL;
+        cr_assert_eq(gun__map_put(m, b[i], strlen(b[i]), b[i], &old), GUN_OK);
+        cr_assert_eq(old, a[i]);
+    }
+    size_t it = 0, seen = 0;
+    gun__map_ent *e;
+    while ((e = gun__map_next(m, &it))) {
+        cr_expect_eq(e->key, (char *)e->val, "the key is the owner's own bytes");
+        seen++;
+    }
+    cr_expect_eq(seen, N);
+    for (int i = 0; i < N; i += 3)
+        cr_expect_eq(gun__map_del(m, a[i], strlen(a[i])), i % 2 ? (void *)a[i] : (void *)b[i]);
+    cr_expect_eq(gun__map_count(m), N - (N + 2) / 3);
+    gun__map_free(m, NULL);
+}
