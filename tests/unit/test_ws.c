@@ -498,3 +498,33 @@ Test(ws, a_loop_turn_writes_the_oldest_connections_up_to_the_budget, .timeout = 
     run_until(&loop, &srv.closes, 3, 5000);
     finish(&loop, s, NULL);
 }
+
+/* A send() the socket takes only in part leaves the rest of the message with lws; until lws
+ * has sent it, it counts in queued_bytes, so max_queue bounds it as it bounds our queue (a
+ * peer that stops reading cannot make lws hold message after message outside the cap). */
+Test(ws, bytes_lws_keeps_after_a_partial_send_count_against_the_queue, .timeout = 30)
+{
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, tick_cb, 10, 10);
+    side srv = {0};
+    gun__ws *s = mk(&loop, 0, &srv, 1 << 20, 8u << 20);
+    int fd = raw_connect(&loop, gun__ws_port(s), &srv); /* never reads from here on */
+    /* 6 MiB: more than loopback's socket buffers take from a peer that does not read */
+    gun__frame *big = pattern(6u << 20);
+    cr_assert_eq(gun__conn_send(srv.conn, big), GUN_OK);
+    gun__frame_unref(big);
+    for (int i = 0; i < 20; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    cr_expect_gt(srv.conn->queued_bytes, 2u << 20, "lws's rest of the message is counted (%zu)",
+                 srv.conn->queued_bytes);
+    /* 3 MiB more would pass the 8 MiB cap only with lws's part counted */
+    gun__frame *more = pattern(3u << 20);
+    cr_expect_eq(gun__conn_send(srv.conn, more), GUN_ETOOBIG);
+    gun__frame_unref(more);
+    run_until(&loop, &srv.closes, 1, 15000);
+    cr_expect_eq(srv.closes, 1, "the slow peer is dropped");
+    close(fd);
+    finish(&loop, s, NULL);
+}

@@ -65,6 +65,8 @@ struct ws_conn {
     size_t rx_dropping; /* > 0 while discarding an oversize message: bytes seen so far */
     ws_dial *dial; /* outgoing peers only; freed with the conn once its timer has closed */
     int closing_for_good; /* gun__conn_close was called */
+    size_t held; /* bytes of the last message lws keeps after a partial send(), counted in
+                    c.queued_bytes until lws has sent them (max_queue bounds them too) */
     int peer_closing; /* the peer sent a close frame: lws answers it, we write no more */
     int dirty;        /* on w->dirty: frames queued, not yet written */
     ws_conn *next, *prev;   /* w->conns */
@@ -134,6 +136,7 @@ static void queue_clear(ws_conn *k)
     }
     k->qhead = 0;
     k->c.queued_bytes = 0;
+    k->held = 0;
 }
 
 static void conn_free_now(ws_conn *k)
@@ -195,6 +198,23 @@ static void mark_dirty(ws_conn *k)
         uv_idle_start(w->flush, flush_dirty);
 }
 
+/* Drops a peer that does not read: its queue goes, and so does the socket at once. A close
+ * through lws alone waits until lws's rest of a partly sent message is out, which a peer that
+ * never reads again never lets happen: the connection, its descriptor and that rest stayed.
+ * Linger 0 makes the close a reset (nothing left in the kernel for it either); the shutdown
+ * makes the descriptor readable at EOF, and lws closes the connection on its own path. */
+static void drop_stuck(ws_conn *k)
+{
+    queue_clear(k);
+    int fd = lws_get_socket_fd(k->wsi);
+    if (fd >= 0) {
+        struct linger lg = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        shutdown(fd, SHUT_RDWR);
+    }
+    lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+}
+
 static int ws_send(gun__conn *c, gun__frame *f)
 {
     ws_conn *k = (ws_conn *)c;
@@ -208,8 +228,7 @@ static int ws_send(gun__conn *c, gun__frame *f)
              k->w->cfg.max_queue);
         /* Close without waiting to drain: the queue is the problem. */
         c->dropping = 1;
-        queue_clear(k);
-        lws_set_timeout(k->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        drop_stuck(k);
         return GUN_ETOOBIG;
     }
     if (k->qlen == k->qcap) {
@@ -618,6 +637,7 @@ static int write_one(ws_conn *k, struct lws *wsi)
         n++;
     }
     int rc;
+    size_t msg_len;
     char *buf = n > 1 ? gun__malloc(GUN__FRAME_PRE + total) : NULL;
     if (buf) {
         char *o = buf + GUN__FRAME_PRE, *start = o;
@@ -636,14 +656,22 @@ static int write_one(ws_conn *k, struct lws *wsi)
             gun__frame_unref(f);
         }
         *o++ = ']';
-        rc = lws_write(wsi, (unsigned char *)start, (size_t)(o - start), LWS_WRITE_TEXT);
+        msg_len = (size_t)(o - start);
+        rc = lws_write(wsi, (unsigned char *)start, msg_len, LWS_WRITE_TEXT);
         gun__free(buf);
     } else { /* one frame, or no memory to join them: as it is */
         gun__frame *f = queue_pop(k);
-        rc = lws_write(wsi, (unsigned char *)f->data, f->len, LWS_WRITE_TEXT);
+        msg_len = f->len;
+        rc = lws_write(wsi, (unsigned char *)f->data, msg_len, LWS_WRITE_TEXT);
         gun__frame_unref(f);
     }
-    return rc < 0 ? -1 : 0;
+    if (rc < 0)
+        return -1;
+    if (lws_partial_buffered(wsi)) { /* lws has the rest: at most the whole message */
+        k->held = msg_len;
+        k->c.queued_bytes += msg_len;
+    }
+    return 0;
 }
 
 /* Writes the queue while the socket takes each write whole. What the socket did not take lws
@@ -652,15 +680,20 @@ static int write_one(ws_conn *k, struct lws *wsi)
  * connection is lost. */
 static int write_queue(ws_conn *k, struct lws *wsi)
 {
-    while (k->qlen) {
+    for (;;) {
         if (lws_partial_buffered(wsi)) {
-            lws_callback_on_writable(wsi);
+            lws_callback_on_writable(wsi); /* also to learn when lws's part is out */
             return 0;
         }
+        if (k->held) {
+            k->c.queued_bytes -= k->held;
+            k->held = 0;
+        }
+        if (!k->qlen)
+            return 0;
         if (write_one(k, wsi) < 0)
             return -1;
     }
-    return 0;
 }
 
 /* Connections written per idle phase (cfg.flush_budget). A fan-out to thousands of subscribers would otherwise
